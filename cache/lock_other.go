@@ -1,0 +1,7 @@
+//go:build !unix
+
+package cache
+
+import "os"
+
+func flock(f *os.File) error { return nil }

@@ -1,0 +1,293 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/ferry-fs/ferry/cache"
+	"github.com/ferry-fs/ferry/journal"
+	"github.com/ferry-fs/ferry/remote/local"
+	"github.com/ferry-fs/ferry/vfs"
+	"github.com/ferry-fs/ferry/vfs/gofuse"
+	"github.com/hanwen/go-fuse/v2/fuse"
+	"github.com/spf13/cobra"
+)
+
+type mountOptions struct {
+	cacheDir   string
+	writeBack  time.Duration
+	transfers  int
+	logLevel   string
+	readOnly   bool
+	allowOther bool
+	debugFuse  bool
+}
+
+func mountCmd() *cobra.Command {
+	var o mountOptions
+	c := &cobra.Command{
+		Use:   "mount REMOTE MOUNTPOINT",
+		Short: "Mount REMOTE (a folder path or file:// URL) at MOUNTPOINT, in the foreground",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runMount(args[0], args[1], o)
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&o.cacheDir, "cache-dir", "", "cache directory (default: a per-mount directory under the user cache dir)")
+	f.DurationVar(&o.writeBack, "write-back", 2*time.Second, "upload a file this long after its last change")
+	f.IntVar(&o.transfers, "transfers", 8, "uploads to run in parallel")
+	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	f.BoolVar(&o.readOnly, "read-only", false, "mount read-only")
+	f.BoolVar(&o.allowOther, "allow-other", false, "let other users access the mount")
+	f.BoolVar(&o.debugFuse, "debug-fuse", false, "log every FUSE request")
+	return c
+}
+
+func newLogger(level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: use debug, info, warn or error", level)
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
+}
+
+// prepareMountpoint checks that mp can be mounted on, cleaning up a
+// mountpoint left stale by a crashed ferry.
+func prepareMountpoint(mp string, log *slog.Logger) error {
+	_, err := os.Stat(mp)
+	if isStale(err) {
+		log.Warn("cleaning up a stale mountpoint", "mountpoint", mp)
+		if uerr := syscall.Unmount(mp, syscall.MNT_DETACH); uerr != nil {
+			if out, ferr := exec.Command("fusermount3", "-u", "-z", mp).CombinedOutput(); ferr != nil {
+				return fmt.Errorf("mountpoint %s is stale and cannot be unmounted: %v %s", mp, uerr, strings.TrimSpace(string(out)))
+			}
+		}
+		_, err = os.Stat(mp)
+	}
+	if errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("mountpoint %s does not exist", mp)
+	}
+	if err != nil {
+		return fmt.Errorf("mountpoint %s: %v", mp, unwrapPathErr(err))
+	}
+	if mounted, _ := isMounted(mp); mounted {
+		return fmt.Errorf("mountpoint %s is already mounted", mp)
+	}
+	d, err := os.Open(mp)
+	if err != nil {
+		return fmt.Errorf("mountpoint %s: %v", mp, unwrapPathErr(err))
+	}
+	defer d.Close()
+	st, err := d.Stat()
+	if err != nil {
+		return err
+	}
+	if !st.IsDir() {
+		return fmt.Errorf("mountpoint %s is not a directory", mp)
+	}
+	if names, _ := d.Readdirnames(1); len(names) > 0 {
+		return fmt.Errorf("mountpoint %s is not empty", mp)
+	}
+	return nil
+}
+
+func runMount(remoteSpec, mpArg string, o mountOptions) error {
+	log, err := newLogger(o.logLevel)
+	if err != nil {
+		return err
+	}
+	if o.transfers < 1 {
+		return fmt.Errorf("--transfers must be at least 1, not %d", o.transfers)
+	}
+	if o.writeBack < 0 {
+		return fmt.Errorf("--write-back must not be negative")
+	}
+	root, err := localRemotePath(remoteSpec)
+	if err != nil {
+		return err
+	}
+	mp, err := normMount(mpArg)
+	if err != nil {
+		return err
+	}
+	if err := prepareMountpoint(mp, log); err != nil {
+		return err
+	}
+	if mp, err = absPath(mp); err != nil {
+		return err
+	}
+	if within(root, mp) {
+		return fmt.Errorf("remote %s is inside the mountpoint %s", root, mp)
+	}
+	if within(mp, root) {
+		return fmt.Errorf("mountpoint %s is inside the remote %s", mp, root)
+	}
+	cacheDir := o.cacheDir
+	if cacheDir == "" {
+		if cacheDir, err = defaultCacheDir(root, mp); err != nil {
+			return err
+		}
+	}
+	if cacheDir, err = filepath.Abs(cacheDir); err != nil {
+		return err
+	}
+	if within(cacheDir, mp) {
+		return fmt.Errorf("cache dir %s is inside the mountpoint %s", cacheDir, mp)
+	}
+	if within(cacheDir, root) {
+		return fmt.Errorf("cache dir %s is inside the remote %s", cacheDir, root)
+	}
+
+	store, err := cache.Open(cacheDir, log)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	rem, err := local.New(root)
+	if err != nil {
+		return err
+	}
+	j := journal.Open(store)
+	fs, err := vfs.New(vfs.Config{Store: store, Journal: j, Log: log, ReadOnly: o.readOnly,
+		MaxPathLen: 4095 - len(root) - 1, UID: uint32(os.Getuid()), GID: uint32(os.Getgid())})
+	if err != nil {
+		return err
+	}
+	defer fs.Close()
+	up, err := journal.NewUploader(store, j, rem, fs, journal.Config{Transfers: o.transfers, WriteBack: o.writeBack, Log: log})
+	if err != nil {
+		return err
+	}
+	defer up.Close()
+
+	srv, err := gofuse.Mount(fs, mp, gofuse.Options{FsName: root, ReadOnly: o.readOnly, AllowOther: o.allowOther,
+		Timeout: time.Second, Debug: o.debugFuse})
+	if err != nil {
+		return fmt.Errorf("mount %s: %v", mp, err)
+	}
+	m := &mount{mp: mp, remote: root, cacheDir: cacheDir, srv: srv, up: up, store: store, log: log}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := serveControl(ctx, cacheDir, m.handler()); err != nil {
+		srv.Unmount()
+		return err
+	}
+	if err := register(registryEntry{Mountpoint: mp, CacheDir: cacheDir, Remote: root, PID: os.Getpid()}); err != nil {
+		log.Warn("register mount", "err", err)
+	}
+	defer unregister(mp)
+	log.Info("mounted", "remote", root, "mountpoint", mp, "cache", cacheDir)
+
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		for s := range sigs {
+			log.Info("unmounting", "signal", s.String())
+			if err := m.unmount(); err != nil {
+				log.Error("unmount", "err", err)
+			}
+		}
+	}()
+	srv.Wait()
+	signal.Stop(sigs)
+	st := up.Stats()
+	log.Info("unmounted", "mountpoint", mp, "pending_ops", st.PendingOps)
+	return nil
+}
+
+// mount is a running mount, as the control socket sees it.
+type mount struct {
+	mp, remote, cacheDir string
+	srv                  *fuse.Server
+	up                   *journal.Uploader
+	store                *cache.Store
+	log                  *slog.Logger
+	unmountOnce          sync.Mutex
+}
+
+// unmount detaches the filesystem; pending ops stay in the journal.
+func (m *mount) unmount() error {
+	m.unmountOnce.Lock()
+	defer m.unmountOnce.Unlock()
+	if err := m.srv.Unmount(); err != nil {
+		if errors.Is(err, syscall.EBUSY) || strings.Contains(err.Error(), "busy") {
+			return fmt.Errorf("%s is busy: close the files and shells using it", m.mp)
+		}
+		return err
+	}
+	return nil
+}
+
+type statusReply struct {
+	Mountpoint string `json:"mountpoint"`
+	Remote     string `json:"remote"`
+	CacheDir   string `json:"cache_dir"`
+	PID        int    `json:"pid"`
+	journal.Stats
+}
+
+func (m *mount) handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, 200, statusReply{Mountpoint: m.mp, Remote: m.remote, CacheDir: m.cacheDir, PID: os.Getpid(), Stats: m.up.Stats()})
+	})
+	mux.HandleFunc("POST /flush", func(w http.ResponseWriter, r *http.Request) {
+		timeout, err := queryDuration(r, "timeout")
+		if err != nil {
+			writeErr(w, 400, err)
+			return
+		}
+		ctx := r.Context()
+		if timeout > 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, timeout)
+			defer cancel()
+		}
+		failed, err := m.up.Flush(ctx)
+		if err != nil {
+			writeErr(w, 504, err)
+			return
+		}
+		writeJSON(w, 200, map[string]any{"failed": failed})
+	})
+	mux.HandleFunc("GET /journal", func(w http.ResponseWriter, r *http.Request) {
+		limit, err := queryInt(r, "limit")
+		if err != nil {
+			writeErr(w, 400, err)
+			return
+		}
+		m.store.Fold()
+		ops, err := journal.List(m.store, journal.Filter{State: journal.State(r.URL.Query().Get("state")), Limit: limit})
+		if err != nil {
+			writeErr(w, 500, err)
+			return
+		}
+		writeJSON(w, 200, ops)
+	})
+	mux.HandleFunc("POST /unmount", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("drain") == "1" {
+			if _, err := m.up.Flush(r.Context()); err != nil {
+				writeErr(w, 504, err)
+				return
+			}
+		}
+		if err := m.unmount(); err != nil {
+			writeErr(w, 409, err)
+			return
+		}
+		writeJSON(w, 200, map[string]any{"pending_ops": m.up.Stats().PendingOps})
+	})
+	return mux
+}

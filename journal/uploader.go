@@ -1,0 +1,414 @@
+package journal
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/ferry-fs/ferry/cache"
+	"github.com/ferry-fs/ferry/remote"
+	"github.com/zeebo/blake3"
+	bolt "go.etcd.io/bbolt"
+)
+
+// Config tunes the uploader.
+type Config struct {
+	Transfers  int           // actions run in parallel
+	WriteBack  time.Duration // wait this long after a node's last change
+	MaxDone    int           // done ops kept for history
+	MaxBackoff time.Duration
+	Log        *slog.Logger
+}
+
+// Stats is a snapshot of the uploader for `ferry status`.
+type Stats struct {
+	PendingOps    int       `json:"pending_ops"`
+	PendingBytes  int64     `json:"pending_bytes"`
+	Running       int       `json:"running"`
+	FailedOps     int       `json:"failed_ops"`
+	Retrying      int       `json:"retrying"`
+	LastUpload    time.Time `json:"last_upload,omitzero"`
+	LastError     string    `json:"last_error,omitempty"`
+	UploadedOps   uint64    `json:"uploaded_ops"`
+	UploadedBytes int64     `json:"uploaded_bytes"`
+}
+
+// Uploader replays the journal to a remote.
+type Uploader struct {
+	store  *cache.Store
+	j      *Journal
+	remote remote.Remote
+	src    Source
+	cfg    Config
+	log    *slog.Logger
+
+	// mu guards everything below.
+	mu       sync.Mutex
+	plan     *planner
+	running  int
+	failed   int
+	doneSeqs []uint64 // done ops kept for history, oldest first
+	flushSeq uint64   // ops up to here skip the write-back delay
+	waiters  []chan struct{}
+	stats    Stats
+	wake     chan struct{}
+	ctx      context.Context
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	closed   bool
+}
+
+// NewUploader loads the pending ops of the journal and starts replaying them.
+func NewUploader(store *cache.Store, j *Journal, r remote.Remote, src Source, cfg Config) (*Uploader, error) {
+	if cfg.Transfers <= 0 {
+		cfg.Transfers = 8
+	}
+	if cfg.MaxDone <= 0 {
+		cfg.MaxDone = 10000
+	}
+	if cfg.MaxBackoff <= 0 {
+		cfg.MaxBackoff = 5 * time.Minute
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	u := &Uploader{store: store, j: j, remote: r, src: src, cfg: cfg, log: cfg.Log,
+		plan: newPlanner(), wake: make(chan struct{}, 1), ctx: ctx, cancel: cancel}
+	var pending []*Op
+	err := store.View(func(tx *bolt.Tx) error {
+		return cache.BucketOf(tx, cache.Journal).ForEach(func(k, v []byte) error {
+			op := new(Op)
+			if err := json.Unmarshal(v, op); err != nil {
+				return fmt.Errorf("journal entry %d: %w", cache.KeyValue(k), err)
+			}
+			switch op.State {
+			case Pending:
+				pending = append(pending, op)
+			case Done:
+				u.doneSeqs = append(u.doneSeqs, op.Seq)
+			case Failed:
+				u.failed++
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	if len(pending) > 0 {
+		u.log.Info("resuming pending journal ops", "ops", len(pending))
+	}
+	u.enqueue(pending)
+	j.setSink(u.enqueue)
+	u.wg.Add(1)
+	go u.loop()
+	return u, nil
+}
+
+// enqueue plans newly committed ops.
+func (u *Uploader) enqueue(ops []*Op) {
+	u.mu.Lock()
+	var dropped []*Op
+	for _, op := range ops {
+		u.stats.PendingOps++
+		u.stats.PendingBytes += op.Size
+		dropped = append(dropped, u.plan.add(op)...)
+	}
+	u.mu.Unlock()
+	if len(dropped) > 0 {
+		u.finish(dropped, "coalesced: nothing to do on the remote", "", nil)
+	}
+	u.poke()
+}
+
+func (u *Uploader) poke() {
+	select {
+	case u.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (u *Uploader) loop() {
+	defer u.wg.Done()
+	timer := time.NewTimer(time.Hour)
+	for {
+		next := u.dispatch(time.Now())
+		wait := time.Hour
+		if !next.IsZero() {
+			wait = max(time.Until(next), time.Millisecond)
+		}
+		timer.Reset(wait)
+		select {
+		case <-u.ctx.Done():
+			return
+		case <-u.wake:
+		case <-timer.C:
+		}
+	}
+}
+
+// dispatch starts every action that may run now and returns when the next
+// waiting action becomes eligible.
+func (u *Uploader) dispatch(now time.Time) (next time.Time) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.closed {
+		return time.Time{}
+	}
+	blocked := newPathSet()
+	busyNodes := map[uint64]bool{}
+	block := func(a *action) {
+		for _, p := range a.paths() {
+			blocked.add(p)
+		}
+		busyNodes[a.node] = true
+	}
+	for _, a := range u.plan.acts {
+		if a != nil && a.running {
+			block(a)
+		}
+	}
+	slots := u.cfg.Transfers - u.running
+	for _, a := range u.plan.acts {
+		if slots <= 0 {
+			break
+		}
+		if a == nil || a.running {
+			continue
+		}
+		due := a.last.Add(u.cfg.WriteBack)
+		if a.maxSeq <= u.flushSeq {
+			due = now
+		}
+		if a.notBefore.After(due) {
+			due = a.notBefore
+		}
+		if due.After(now) {
+			if next.IsZero() || due.Before(next) {
+				next = due
+			}
+			if a.notBefore.IsZero() && a.maxSeq > u.flushSeq && a.ops[0].Time.Add(u.cfg.WriteBack).After(now) {
+				// Everything after this was first touched later still: not due either.
+				break
+			}
+			block(a)
+			continue
+		}
+		free := !busyNodes[a.node]
+		for _, p := range a.paths() {
+			if blocked.relates(p) {
+				free = false
+			}
+		}
+		block(a)
+		if free {
+			u.plan.start(a)
+			u.running++
+			slots--
+			u.wg.Add(1)
+			go u.run(a)
+		}
+	}
+	return next
+}
+
+func (u *Uploader) run(a *action) {
+	defer u.wg.Done()
+	note, hash, err := u.execute(u.ctx, a)
+	u.mu.Lock()
+	u.running--
+	a.running = false
+	if u.closed {
+		u.mu.Unlock()
+		return
+	}
+	switch {
+	case err == nil:
+		u.plan.remove(a)
+		u.stats.LastUpload = time.Now()
+		u.stats.UploadedOps += uint64(len(a.ops))
+		u.mu.Unlock()
+		u.finish(a.ops, note, hash, nil)
+	case errors.Is(err, errModified):
+		// Modified during upload: try again once it settles. Not a failure.
+		a.notBefore = time.Now().Add(u.cfg.WriteBack)
+		u.mu.Unlock()
+	case remote.IsPermanent(err):
+		u.plan.remove(a)
+		u.stats.LastError = err.Error()
+		u.mu.Unlock()
+		u.log.Error("upload failed permanently", "action", a.kind.String(), "path", a.path, "err", err)
+		u.finish(a.ops, "", "", err)
+	default:
+		a.attempts++
+		for _, op := range a.ops {
+			op.Attempts = a.attempts
+			op.Error = err.Error()
+		}
+		backoff := min(time.Second<<min(a.attempts-1, 20), u.cfg.MaxBackoff)
+		backoff += time.Duration(rand.Int64N(int64(backoff)/4 + 1))
+		a.notBefore = time.Now().Add(backoff)
+		u.stats.LastError = err.Error()
+		u.mu.Unlock()
+		u.log.Warn("upload failed, will retry", "action", a.kind.String(), "path", a.path, "attempt", a.attempts, "in", backoff.Round(time.Millisecond), "err", err)
+		b := new(cache.Batch)
+		for _, op := range a.ops {
+			putOp(b, op)
+		}
+		u.commit(b)
+	}
+	u.poke()
+}
+
+// finish records ops as done (err nil) or failed, and wakes flush waiters.
+func (u *Uploader) finish(ops []*Op, note, hash string, err error) {
+	now := time.Now()
+	b := new(cache.Batch)
+	u.mu.Lock()
+	for _, op := range ops {
+		op.Finished = now
+		op.Note = note
+		u.stats.PendingOps--
+		u.stats.PendingBytes -= op.Size
+		if err != nil {
+			op.State, op.Error = Failed, err.Error()
+			op.Attempts++
+			u.failed++
+		} else {
+			op.State, op.Error = Done, ""
+			if hash != "" && (op.Kind == Write || op.Kind == Create || op.Kind == Truncate || op.Kind == Setattr) {
+				op.Hash = hash
+			}
+			u.doneSeqs = append(u.doneSeqs, op.Seq)
+		}
+		putOp(b, op)
+	}
+	for len(u.doneSeqs) > u.cfg.MaxDone {
+		b.Delete(cache.Journal, cache.Key(u.doneSeqs[0]))
+		u.doneSeqs = u.doneSeqs[1:]
+	}
+	u.mu.Unlock()
+	u.commit(b)
+	u.notifyWaiters()
+}
+
+func (u *Uploader) commit(b *cache.Batch) {
+	if err := u.store.Commit(b); err != nil {
+		u.log.Error("record upload state", "err", err)
+	}
+}
+
+func (u *Uploader) notifyWaiters() {
+	u.mu.Lock()
+	ws := u.waiters
+	u.waiters = nil
+	u.mu.Unlock()
+	for _, w := range ws {
+		close(w)
+	}
+}
+
+// changed returns a channel closed at the next change of upload state.
+func (u *Uploader) changed() <-chan struct{} {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	ch := make(chan struct{})
+	u.waiters = append(u.waiters, ch)
+	return ch
+}
+
+// Flush waits until every op recorded so far has left the pending state,
+// skipping the write-back delay. It returns the failed ops, if any.
+func (u *Uploader) Flush(ctx context.Context) ([]*Op, error) {
+	target := u.j.lastSeq()
+	u.mu.Lock()
+	u.flushSeq = max(u.flushSeq, target)
+	u.mu.Unlock()
+	u.poke()
+	for {
+		ch := u.changed()
+		if !u.pendingUpTo(target) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("flush: %w", ctx.Err())
+		case <-ch:
+		case <-time.After(time.Second):
+		}
+	}
+	u.store.Fold()
+	return List(u.store, Filter{State: Failed})
+}
+
+func (u *Uploader) pendingUpTo(seq uint64) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for _, a := range u.plan.acts {
+		if a != nil && a.ops[0].Seq <= seq {
+			return true
+		}
+	}
+	return false
+}
+
+// Stats returns a snapshot of the uploader's state.
+func (u *Uploader) Stats() Stats {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	s := u.stats
+	s.Running = u.running
+	s.FailedOps = u.failed
+	for _, a := range u.plan.acts {
+		if a != nil && a.attempts > 0 {
+			s.Retrying++
+		}
+	}
+	return s
+}
+
+// Close stops the uploader. Running actions are cancelled; their ops stay
+// pending in the journal and resume at the next start.
+func (u *Uploader) Close() {
+	u.j.setSink(nil)
+	u.mu.Lock()
+	u.closed = true
+	u.mu.Unlock()
+	u.cancel()
+	u.wg.Wait()
+	u.notifyWaiters()
+}
+
+var errModified = errors.New("file changed during upload")
+
+// hashContent returns the blake3 hex of c's content.
+func hashContent(c *Content) (string, error) {
+	h := blake3.New()
+	if _, err := io.Copy(h, io.NewSectionReader(c.R, 0, c.Size)); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%x", h.Sum(nil)), nil
+}
+
+// snapshotReader reads c and fails at the end if c changed meanwhile, so a
+// torn read is never committed by the remote.
+type snapshotReader struct {
+	r *io.SectionReader
+	c *Content
+}
+
+func (s *snapshotReader) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if err == io.EOF && s.c.Changed() {
+		return n, errModified
+	}
+	return n, err
+}

@@ -1,0 +1,367 @@
+package vfs
+
+import (
+	"errors"
+	"io"
+	"syscall"
+	"time"
+
+	"github.com/ferry-fs/ferry/cache"
+	"github.com/ferry-fs/ferry/journal"
+)
+
+// handle is an open file or directory. Guarded by FS.mu.
+type handle struct {
+	node    *node
+	flags   uint32     // open(2) flags
+	entries []DirEntry // directories: the snapshot being read
+}
+
+func (fs *FS) newHandle(h *handle) uint64 {
+	fs.nextFH++
+	fs.handles[fs.nextFH] = h
+	return fs.nextFH
+}
+
+func (fs *FS) handle(fh uint64) (*handle, error) {
+	h := fs.handles[fh]
+	if h == nil || h.node == nil {
+		return nil, syscall.EBADF
+	}
+	return h, nil
+}
+
+func dirtyKey(id uint64) []byte  { return append([]byte("dirty/"), cache.Key(id)...) }
+func orphanKey(id uint64) []byte { return append([]byte("orphan/"), cache.Key(id)...) }
+
+// Create creates and opens the regular file name in parent.
+func (fs *FS) Create(parent uint64, name string, flags, mode uint32, c Caller) (Attr, uint64, error) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	b := new(cache.Batch)
+	p, n, path, err := fs.prepareNew(parent, name, cache.File, mode, c, b)
+	if err != nil {
+		return Attr{}, 0, err
+	}
+	f, err := fs.store.OpenContent(n.ID, true)
+	if err != nil {
+		return Attr{}, 0, err
+	}
+	if err := f.Truncate(0); err != nil {
+		f.Close()
+		return Attr{}, 0, err
+	}
+	// New content is dirty until its first close records a write.
+	b.Put(cache.Meta, dirtyKey(n.ID), nil)
+	if err := fs.link(p, n, b, fs.newOp(journal.Create, &n.Node, path, "")); err != nil {
+		f.Close()
+		fs.store.RemoveContent(n.ID)
+		return Attr{}, 0, err
+	}
+	n.file, n.opens, n.dirty = f, 1, true
+	return n.attr(), fs.newHandle(&handle{node: n, flags: flags}), nil
+}
+
+// Open opens node id. O_TRUNC truncates.
+func (fs *FS) Open(id uint64, flags uint32) (uint64, error) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	n, err := fs.get(id)
+	if err != nil {
+		return 0, err
+	}
+	if n.isDir() {
+		return 0, syscall.EISDIR
+	}
+	if n.Kind != cache.File {
+		return 0, syscall.ELOOP
+	}
+	write := flags&syscall.O_ACCMODE != syscall.O_RDONLY
+	if write || flags&syscall.O_TRUNC != 0 {
+		if err := fs.writable(); err != nil {
+			return 0, err
+		}
+	}
+	if n.file == nil {
+		f, err := fs.store.OpenContent(id, true)
+		if err != nil {
+			return 0, err
+		}
+		n.file = f
+	}
+	if flags&syscall.O_TRUNC != 0 && n.Size > 0 {
+		if err := fs.truncate(n, 0); err != nil {
+			fs.closeIfUnused(n)
+			return 0, err
+		}
+	}
+	n.opens++
+	return fs.newHandle(&handle{node: n, flags: flags}), nil
+}
+
+func (fs *FS) closeIfUnused(n *node) {
+	if n.opens == 0 && n.file != nil {
+		n.file.Close()
+		n.file = nil
+	}
+}
+
+// truncate sets the content size of n and marks it dirty. Callers hold mu
+// and have n.file open.
+func (fs *FS) truncate(n *node, size int64) error {
+	if err := fs.markDirty(n); err != nil {
+		return err
+	}
+	if err := n.file.Truncate(size); err != nil {
+		return err
+	}
+	now := time.Now().UnixNano()
+	n.Size, n.Mtime, n.Ctime = size, now, now
+	n.gen++
+	return nil
+}
+
+// markDirty records that n's content is about to change, so a crash before
+// the next close still journals it. Callers hold mu.
+func (fs *FS) markDirty(n *node) error {
+	if n.dirty || n.unlinked {
+		return nil
+	}
+	b := new(cache.Batch)
+	b.Put(cache.Meta, dirtyKey(n.ID), nil)
+	if err := fs.store.Commit(b); err != nil {
+		return err
+	}
+	n.dirty = true
+	return nil
+}
+
+// Read reads from file handle fh at off into buf.
+func (fs *FS) Read(fh uint64, buf []byte, off int64) (int, error) {
+	fs.mu.Lock()
+	h, err := fs.handle(fh)
+	if err != nil {
+		fs.mu.Unlock()
+		return 0, err
+	}
+	n := h.node
+	f, size := n.file, n.Size
+	if n.Atime <= n.Mtime || n.Atime <= n.Ctime {
+		n.Atime = time.Now().UnixNano() // relatime: persisted with the next change
+	}
+	fs.mu.Unlock()
+	if off >= size {
+		return 0, nil
+	}
+	if int64(len(buf)) > size-off {
+		buf = buf[:size-off]
+	}
+	nr, err := f.ReadAt(buf, off)
+	if errors.Is(err, io.EOF) {
+		// The content file is shorter than the size (a sparse tail): zeros.
+		clear(buf[nr:])
+		return len(buf), nil
+	}
+	return nr, err
+}
+
+// Write writes data at off through file handle fh.
+func (fs *FS) Write(fh uint64, data []byte, off int64) (int, error) {
+	fs.mu.Lock()
+	h, err := fs.handle(fh)
+	if err != nil {
+		fs.mu.Unlock()
+		return 0, err
+	}
+	n := h.node
+	if h.flags&syscall.O_APPEND != 0 {
+		off = n.Size
+	}
+	if err := fs.markDirty(n); err != nil {
+		fs.mu.Unlock()
+		return 0, err
+	}
+	f := n.file
+	fs.mu.Unlock()
+	nw, err := f.WriteAt(data, off)
+	fs.mu.Lock()
+	if end := off + int64(nw); end > n.Size {
+		n.Size = end
+	}
+	now := time.Now().UnixNano()
+	n.Mtime, n.Ctime = now, now
+	n.gen++
+	fs.mu.Unlock()
+	return nw, err
+}
+
+// recordWrite journals the content changes of n since the last record.
+// Callers hold mu.
+func (fs *FS) recordWrite(n *node) error {
+	if !n.dirty || n.unlinked {
+		return nil
+	}
+	b := new(cache.Batch)
+	b.PutNode(&n.Node)
+	b.Delete(cache.Meta, dirtyKey(n.ID))
+	if err := fs.commit(b, fs.newOp(journal.Write, &n.Node, fs.path(n), "")); err != nil {
+		return err
+	}
+	n.dirty = false
+	return nil
+}
+
+// Flush is called at every close(2) of fh: the write is journaled now, so
+// it survives a crash of this process from here on.
+func (fs *FS) Flush(fh uint64) error {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	h, err := fs.handle(fh)
+	if err != nil {
+		return err
+	}
+	return fs.recordWrite(h.node)
+}
+
+// Fsync returns once fh's content and its journal entry are on disk.
+func (fs *FS) Fsync(fh uint64) error {
+	fs.mu.Lock()
+	h, err := fs.handle(fh)
+	if err != nil {
+		fs.mu.Unlock()
+		return err
+	}
+	err = fs.recordWrite(h.node)
+	f := h.node.file
+	fs.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	return fs.store.Sync()
+}
+
+// Release closes fh.
+func (fs *FS) Release(fh uint64) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	h, err := fs.handle(fh)
+	if err != nil {
+		return
+	}
+	delete(fs.handles, fh)
+	n := h.node
+	if err := fs.recordWrite(n); err != nil {
+		fs.log.Error("journal write at close", "path", fs.path(n), "err", err)
+	}
+	n.opens--
+	fs.closeIfUnused(n)
+	fs.release(n)
+}
+
+// SetAttr changes what in says of node id. Size changes use handle fh
+// when it is not 0 (ftruncate).
+type SetAttr struct {
+	Mode         *uint32
+	UID, GID     *uint32
+	Size         *int64
+	Atime, Mtime *int64 // ns since the epoch
+}
+
+// SetAttr applies in to node id and returns the new attributes.
+func (fs *FS) SetAttr(id uint64, in SetAttr) (Attr, error) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if err := fs.writable(); err != nil {
+		return Attr{}, err
+	}
+	n, err := fs.get(id)
+	if err != nil {
+		return Attr{}, err
+	}
+	kind := journal.Setattr
+	if in.Size != nil {
+		if n.Kind != cache.File {
+			return Attr{}, syscall.EISDIR
+		}
+		if *in.Size < 0 {
+			return Attr{}, syscall.EINVAL
+		}
+		opened := n.file == nil
+		if opened {
+			if n.file, err = fs.store.OpenContent(id, true); err != nil {
+				return Attr{}, err
+			}
+		}
+		err := fs.truncate(n, *in.Size)
+		if opened {
+			fs.closeIfUnused(n)
+		}
+		if err != nil {
+			return Attr{}, err
+		}
+		kind = journal.Truncate
+	}
+	nn := n.Node
+	if in.Mode != nil {
+		nn.Mode = *in.Mode & ModePerm
+	}
+	if in.UID != nil {
+		nn.UID = *in.UID
+	}
+	if in.GID != nil {
+		nn.GID = *in.GID
+	}
+	if in.Atime != nil {
+		nn.Atime = *in.Atime
+	}
+	if in.Mtime != nil {
+		nn.Mtime = *in.Mtime
+	}
+	nn.Ctime = time.Now().UnixNano()
+	if n.unlinked {
+		n.Node = nn
+		return n.attr(), nil
+	}
+	b := new(cache.Batch)
+	b.PutNode(&nn)
+	op := fs.newOp(kind, &nn, fs.path(n), "")
+	if kind == journal.Truncate {
+		// The truncate is journaled now; the content is clean again unless open for writing.
+		b.Delete(cache.Meta, dirtyKey(n.ID))
+	}
+	if err := fs.commit(b, op); err != nil {
+		return Attr{}, err
+	}
+	n.Node = nn
+	if kind == journal.Truncate && n.opens == 0 {
+		n.dirty = false
+	}
+	return n.attr(), nil
+}
+
+// Fallocate reserves space in fh's content (mode 0 or FALLOC_FL_KEEP_SIZE).
+func (fs *FS) Fallocate(fh uint64, mode uint32, off, length int64) error {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	h, err := fs.handle(fh)
+	if err != nil {
+		return err
+	}
+	n := h.node
+	if err := fs.markDirty(n); err != nil {
+		return err
+	}
+	if err := fallocate(n.file, mode, off, length); err != nil {
+		return err
+	}
+	if mode == 0 && off+length > n.Size {
+		n.Size = off + length
+		now := time.Now().UnixNano()
+		n.Mtime, n.Ctime = now, now
+		n.gen++
+	}
+	return nil
+}

@@ -1,0 +1,48 @@
+//go:build linux || darwin
+
+package gofuse
+
+import (
+	"time"
+
+	"github.com/ferry-fs/ferry/vfs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+)
+
+// Options for Mount.
+type Options struct {
+	FsName     string // shown as the source in mount(8) and df(1)
+	ReadOnly   bool
+	AllowOther bool
+	Timeout    time.Duration // kernel entry/attr cache time
+	Debug      bool
+}
+
+// Mount serves fs at mountpoint and returns once the kernel has
+// initialised the mount. Call Wait on the result to block until unmount.
+func Mount(fs *vfs.FS, mountpoint string, o Options) (*fuse.Server, error) {
+	opts := &fuse.MountOptions{
+		FsName:        o.FsName,
+		Name:          "ferry",
+		AllowOther:    o.AllowOther,
+		MaxWrite:      1 << 20,
+		MaxReadAhead:  1 << 20,
+		MaxBackground: 64,
+		DirectMount:   true,
+		Debug:         o.Debug,
+		Options:       []string{"default_permissions"},
+	}
+	if o.ReadOnly {
+		opts.Options = append(opts.Options, "ro")
+	}
+	srv, err := fuse.NewServer(New(fs, o.Timeout), mountpoint, opts)
+	if err != nil {
+		return nil, err
+	}
+	go srv.Serve()
+	if err := srv.WaitMount(); err != nil {
+		srv.Unmount()
+		return nil, err
+	}
+	return srv, nil
+}
