@@ -81,6 +81,10 @@ func NewUploader(store *cache.Store, j *Journal, r remote.Remote, src Source, cf
 	ctx, cancel := context.WithCancel(context.Background())
 	u := &Uploader{store: store, j: j, remote: r, src: src, cfg: cfg, log: cfg.Log,
 		plan: newPlanner(), wake: make(chan struct{}, 1), ctx: ctx, cancel: cancel}
+	if err := store.Fold(); err != nil {
+		cancel()
+		return nil, err
+	}
 	var pending []*Op
 	err := store.View(func(tx *bolt.Tx) error {
 		return cache.BucketOf(tx, cache.Journal).ForEach(func(k, v []byte) error {

@@ -44,3 +44,10 @@ func exitCode(err error) int {
 	}
 	return 1
 }
+
+func init() {
+	// FERRY_CPUPROFILE=file writes a CPU profile of the whole run (for make bench and debugging).
+	if p := os.Getenv("FERRY_CPUPROFILE"); p != "" {
+		startProfile(p)
+	}
+}

@@ -1,0 +1,247 @@
+package journal
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ferry-fs/ferry/cache"
+	"github.com/ferry-fs/ferry/remote"
+	"github.com/ferry-fs/ferry/remote/local"
+)
+
+// fakeSource is an in-memory filesystem state for the uploader.
+type fakeSource struct {
+	mu    sync.Mutex
+	files map[uint64][]byte
+	gen   map[uint64]int
+}
+
+func newFakeSource() *fakeSource {
+	return &fakeSource{files: map[uint64][]byte{}, gen: map[uint64]int{}}
+}
+
+func (s *fakeSource) set(id uint64, data string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.files[id] = []byte(data)
+	s.gen[id]++
+}
+
+func (s *fakeSource) OpenContent(id uint64) (*Content, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	data, ok := s.files[id]
+	if !ok {
+		return nil, ErrGone
+	}
+	gen := s.gen[id]
+	return &Content{R: bytes.NewReader(data), Size: int64(len(data)), Meta: remote.Meta{ModTime: time.Unix(1e9, 0), Mode: 0o644},
+		Changed: func() bool { s.mu.Lock(); defer s.mu.Unlock(); return s.gen[id] != gen },
+		Close:   func() error { return nil }}, nil
+}
+
+func (s *fakeSource) NodeMeta(id uint64) (remote.Meta, error) {
+	return remote.Meta{ModTime: time.Unix(1e9, 0), Mode: 0o755}, nil
+}
+
+// failing wraps a remote and fails puts of chosen paths.
+type failing struct {
+	remote.Remote
+	mu        sync.Mutex
+	transient map[string]int // path -> failures left
+	permanent map[string]bool
+	puts      map[string]int
+}
+
+func (f *failing) Put(ctx context.Context, p string, r io.Reader, size int64, m remote.Meta, c remote.Cond) (remote.Entry, error) {
+	f.mu.Lock()
+	f.puts[p]++
+	if f.permanent[p] {
+		f.mu.Unlock()
+		return remote.Entry{}, fmt.Errorf("%w: access denied", remote.ErrPermanent)
+	}
+	if f.transient[p] > 0 {
+		f.transient[p]--
+		f.mu.Unlock()
+		return remote.Entry{}, errors.New("connection refused")
+	}
+	f.mu.Unlock()
+	return f.Remote.Put(ctx, p, r, size, m, c)
+}
+
+type testRig struct {
+	store *cache.Store
+	j     *Journal
+	src   *fakeSource
+	rem   *failing
+	root  string
+	up    *Uploader
+}
+
+func newRig(t *testing.T) *testRig {
+	t.Helper()
+	store, err := cache.Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	root := t.TempDir()
+	l, err := local.New(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rig := &testRig{store: store, j: Open(store), src: newFakeSource(), root: root,
+		rem: &failing{Remote: l, transient: map[string]int{}, permanent: map[string]bool{}, puts: map[string]int{}}}
+	return rig
+}
+
+func (r *testRig) start(t *testing.T) {
+	t.Helper()
+	up, err := NewUploader(r.store, r.j, r.rem, r.src, Config{Transfers: 4, MaxBackoff: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.up = up
+	t.Cleanup(up.Close)
+}
+
+// record commits ops as the filesystem would.
+func (r *testRig) record(t *testing.T, ops ...*Op) {
+	t.Helper()
+	b := new(cache.Batch)
+	for _, op := range ops {
+		r.j.Add(b, op)
+	}
+	if err := r.store.Commit(b); err != nil {
+		t.Fatal(err)
+	}
+	r.j.Publish(ops...)
+}
+
+func (r *testRig) flush(t *testing.T) []*Op {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	failed, err := r.up.Flush(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return failed
+}
+
+func readRemote(t *testing.T, root, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(root, p))
+	if err != nil {
+		t.Fatalf("remote %s: %v", p, err)
+	}
+	return string(b)
+}
+
+func TestUploaderReplaysInOrder(t *testing.T) {
+	r := newRig(t)
+	r.start(t)
+	r.src.set(3, "hello")
+	r.record(t,
+		&Op{Kind: Mkdir, Node: 2, Dir: true, Path: "d"},
+		&Op{Kind: Create, Node: 3, Path: "d/f"},
+		&Op{Kind: Write, Node: 3, Path: "d/f", Size: 5},
+		&Op{Kind: Rename, Node: 2, Dir: true, Path: "d", Path2: "e"},
+	)
+	if failed := r.flush(t); len(failed) > 0 {
+		t.Fatalf("failed ops: %+v", failed)
+	}
+	if got := readRemote(t, r.root, "e/f"); got != "hello" {
+		t.Fatalf("e/f = %q", got)
+	}
+	if _, err := os.Stat(filepath.Join(r.root, "d")); !os.IsNotExist(err) {
+		t.Fatalf("d should be gone from the remote: %v", err)
+	}
+	ops, err := List(r.store, Filter{State: Pending})
+	if err != nil || len(ops) != 0 {
+		t.Fatalf("pending after flush: %v %v", ops, err)
+	}
+}
+
+func TestUploaderRetriesTransientAndIsolatesPermanent(t *testing.T) {
+	r := newRig(t)
+	r.rem.transient["flaky"] = 2
+	r.rem.permanent["denied"] = true
+	r.start(t)
+	for id, p := range map[uint64]string{1: "flaky", 2: "denied", 3: "fine"} {
+		r.src.set(id, p)
+		r.record(t, &Op{Kind: Create, Node: id, Path: p})
+	}
+	failed := r.flush(t)
+	if len(failed) != 1 || failed[0].Path != "denied" || failed[0].State != Failed || failed[0].Error == "" {
+		t.Fatalf("want only 'denied' failed with its error, got %+v", failed)
+	}
+	if got := readRemote(t, r.root, "flaky"); got != "flaky" {
+		t.Fatalf("flaky = %q", got)
+	}
+	if got := readRemote(t, r.root, "fine"); got != "fine" {
+		t.Fatalf("fine = %q", got)
+	}
+	if r.rem.puts["flaky"] != 3 {
+		t.Fatalf("flaky put %d times, want 3 (two failures, one success)", r.rem.puts["flaky"])
+	}
+}
+
+func TestUploaderSkipsUnchangedContent(t *testing.T) {
+	r := newRig(t)
+	r.start(t)
+	r.src.set(1, "same")
+	r.record(t, &Op{Kind: Create, Node: 1, Path: "a"})
+	r.flush(t)
+	r.record(t, &Op{Kind: Setattr, Node: 1, Path: "a"})
+	r.flush(t)
+	if r.rem.puts["a"] != 1 {
+		t.Fatalf("unchanged content uploaded %d times", r.rem.puts["a"])
+	}
+	r.src.set(1, "changed")
+	r.record(t, &Op{Kind: Write, Node: 1, Path: "a"})
+	r.flush(t)
+	if got := readRemote(t, r.root, "a"); got != "changed" || r.rem.puts["a"] != 2 {
+		t.Fatalf("a = %q after %d puts", got, r.rem.puts["a"])
+	}
+}
+
+func TestUploaderResumesAfterRestart(t *testing.T) {
+	r := newRig(t)
+	r.src.set(1, "queued")
+	// No uploader running: ops are only in the journal.
+	r.record(t, &Op{Kind: Create, Node: 1, Path: "q"})
+	r.start(t)
+	r.flush(t)
+	if got := readRemote(t, r.root, "q"); got != "queued" {
+		t.Fatalf("q = %q", got)
+	}
+}
+
+func TestUploaderWriteBackDelay(t *testing.T) {
+	r := newRig(t)
+	up, err := NewUploader(r.store, r.j, r.rem, r.src, Config{Transfers: 2, WriteBack: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer up.Close()
+	r.up = up
+	r.src.set(1, "later")
+	r.record(t, &Op{Kind: Create, Node: 1, Path: "w"})
+	time.Sleep(100 * time.Millisecond)
+	if _, err := os.Stat(filepath.Join(r.root, "w")); !os.IsNotExist(err) {
+		t.Fatalf("uploaded before the write-back delay: %v", err)
+	}
+	r.flush(t) // flush skips the delay
+	if got := readRemote(t, r.root, "w"); got != "later" {
+		t.Fatalf("w = %q", got)
+	}
+}

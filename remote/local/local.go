@@ -1,0 +1,83 @@
+// Package local implements remote.Remote on a plain folder: a mounted NAS,
+// a USB disk, or a directory that another tool syncs onward.
+//
+// Every path is resolved one segment at a time below the folder through
+// os.Root, so nothing (not even a symlink planted in the folder) can make an
+// operation touch a file outside it. A symlink stored in the folder is a leaf:
+// paths that would traverse it are rejected with remote.ErrPermanent.
+//
+// Writes go to a hidden ".ferry-tmp-*" file in the target's directory, are
+// fsynced, and are renamed over the target, so readers see the old content or
+// the new, never a part. Those temp files never appear in List and cannot be
+// addressed by callers.
+package local
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/ferry-fs/ferry/remote"
+)
+
+var _ remote.Remote = (*Local)(nil)
+
+// staleTempAge is how long a temp file must go unchanged before Rmdir treats
+// it as left behind by a crashed Put and removes it.
+const staleTempAge = time.Minute
+
+// Local is a remote.Remote stored in a folder on a local or mounted
+// filesystem. It is safe for concurrent use.
+type Local struct {
+	root       string        // absolute, cleaned path of the folder
+	staleAfter time.Duration // age at which Rmdir removes leftover temp files
+
+	// mu is held across every change to an existing name (rename over it,
+	// remove it, change its metadata) and the checks that guard the change,
+	// so that a Cond is checked atomically with the write it guards among
+	// this Local's callers. It is never held while copying content.
+	mu sync.Mutex
+}
+
+// New returns a Local rooted at the directory root, which must exist.
+func New(root string) (*Local, error) {
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		return nil, fmt.Errorf("remote folder %s: %w", root, err)
+	}
+	fi, err := os.Stat(abs)
+	switch {
+	case os.IsNotExist(err):
+		return nil, fmt.Errorf("remote folder %s: no such directory", abs)
+	case err != nil:
+		return nil, fmt.Errorf("remote folder %s: %w", abs, causeOf(err))
+	case !fi.IsDir():
+		return nil, fmt.Errorf("remote folder %s: not a directory", abs)
+	}
+	return &Local{root: abs, staleAfter: staleTempAge}, nil
+}
+
+// Root returns the absolute path of the folder.
+func (l *Local) Root() string { return l.root }
+
+// openRoot opens the folder itself. A folder that has vanished since New (an
+// unmounted disk) is permanent, like a missing bucket.
+func (l *Local) openRoot(op, p string) (*os.Root, error) {
+	r, err := os.OpenRoot(l.root)
+	if err != nil {
+		return nil, &opError{op: op, path: p, class: remote.ErrPermanent,
+			err: fmt.Errorf("remote folder %s: %w", l.root, causeOf(err))}
+	}
+	return r, nil
+}
+
+// start validates p and checks ctx, the preamble of every method.
+func start(ctx context.Context, op, p string, allowRoot bool) error {
+	if err := checkPath(p, allowRoot); err != nil {
+		return invalid(op, p, err)
+	}
+	return ctx.Err()
+}
