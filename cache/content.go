@@ -31,6 +31,24 @@ func (s *Store) OpenContent(id uint64, create bool) (*os.File, error) {
 	return f, err
 }
 
+// CreateContent creates an empty content file for a new id. It avoids
+// truncating: ext4 flushes a file on close when it was truncated to zero.
+func (s *Store) CreateContent(id uint64) (*os.File, error) {
+	p := s.ContentPath(id)
+	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		// Left by a crash before the id was recorded as used.
+		return os.OpenFile(p, os.O_RDWR|os.O_TRUNC, 0o600)
+	}
+	if errors.Is(err, os.ErrNotExist) {
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+			return nil, err
+		}
+		return os.OpenFile(p, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	}
+	return f, err
+}
+
 // RemoveContent deletes the content of id. A missing file is not an error.
 func (s *Store) RemoveContent(id uint64) error {
 	err := os.Remove(s.ContentPath(id))

@@ -116,6 +116,9 @@ func (u *Uploader) put(ctx context.Context, id uint64, path string) (note, hash 
 		return "", "", err
 	}
 	defer c.Close()
+	if c.Changed() {
+		return "", "", errModified // still being written: upload once it settles
+	}
 	if c.Meta.Link == "" {
 		if hash, err = hashContent(c); err != nil {
 			return "", "", err

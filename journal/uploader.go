@@ -51,7 +51,7 @@ type Uploader struct {
 	// mu guards everything below.
 	mu       sync.Mutex
 	plan     *planner
-	running  int
+	running  map[*action]bool // actions under way
 	failed   int
 	doneSeqs []uint64 // done ops kept for history, oldest first
 	flushSeq uint64   // ops up to here skip the write-back delay
@@ -80,7 +80,7 @@ func NewUploader(store *cache.Store, j *Journal, r remote.Remote, src Source, cf
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	u := &Uploader{store: store, j: j, remote: r, src: src, cfg: cfg, log: cfg.Log,
-		plan: newPlanner(), wake: make(chan struct{}, 1), ctx: ctx, cancel: cancel}
+		plan: newPlanner(), running: map[*action]bool{}, wake: make(chan struct{}, 1), ctx: ctx, cancel: cancel}
 	if err := store.Fold(); err != nil {
 		cancel()
 		return nil, err
@@ -175,12 +175,10 @@ func (u *Uploader) dispatch(now time.Time) (next time.Time) {
 		}
 		busyNodes[a.node] = true
 	}
-	for _, a := range u.plan.acts {
-		if a != nil && a.running {
-			block(a)
-		}
+	for a := range u.running {
+		block(a)
 	}
-	slots := u.cfg.Transfers - u.running
+	slots := u.cfg.Transfers - len(u.running)
 	for _, a := range u.plan.acts {
 		if slots <= 0 {
 			break
@@ -215,7 +213,7 @@ func (u *Uploader) dispatch(now time.Time) (next time.Time) {
 		block(a)
 		if free {
 			u.plan.start(a)
-			u.running++
+			u.running[a] = true
 			slots--
 			u.wg.Add(1)
 			go u.run(a)
@@ -228,7 +226,7 @@ func (u *Uploader) run(a *action) {
 	defer u.wg.Done()
 	note, hash, err := u.execute(u.ctx, a)
 	u.mu.Lock()
-	u.running--
+	delete(u.running, a)
 	a.running = false
 	if u.closed {
 		u.mu.Unlock()
@@ -369,7 +367,7 @@ func (u *Uploader) Stats() Stats {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	s := u.stats
-	s.Running = u.running
+	s.Running = len(u.running)
 	s.FailedOps = u.failed
 	for _, a := range u.plan.acts {
 		if a != nil && a.attempts > 0 {

@@ -3,6 +3,7 @@ package vfs
 import (
 	"errors"
 	"io"
+	"os"
 	"syscall"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 type handle struct {
 	node    *node
 	flags   uint32     // open(2) flags
+	write   bool       // opened for writing
 	entries []DirEntry // directories: the snapshot being read
 }
 
@@ -43,12 +45,8 @@ func (fs *FS) Create(parent uint64, name string, flags, mode uint32, c Caller) (
 	if err != nil {
 		return Attr{}, 0, err
 	}
-	f, err := fs.store.OpenContent(n.ID, true)
+	f, err := fs.store.CreateContent(n.ID)
 	if err != nil {
-		return Attr{}, 0, err
-	}
-	if err := f.Truncate(0); err != nil {
-		f.Close()
 		return Attr{}, 0, err
 	}
 	// New content is dirty until its first close records a write.
@@ -59,7 +57,10 @@ func (fs *FS) Create(parent uint64, name string, flags, mode uint32, c Caller) (
 		return Attr{}, 0, err
 	}
 	n.file, n.opens, n.dirty = f, 1, true
-	return n.attr(), fs.newHandle(&handle{node: n, flags: flags}), nil
+	n.contentMtime = fileMtime(f)
+	h := &handle{node: n, flags: flags}
+	fs.startWriter(h)
+	return n.attr(), fs.newHandle(h), nil
 }
 
 // Open opens node id. O_TRUNC truncates.
@@ -88,6 +89,13 @@ func (fs *FS) Open(id uint64, flags uint32) (uint64, error) {
 			return 0, err
 		}
 		n.file = f
+		n.contentMtime = fileMtime(f)
+	}
+	if write {
+		if err := fs.markDirty(n); err != nil {
+			fs.closeIfUnused(n)
+			return 0, err
+		}
 	}
 	if flags&syscall.O_TRUNC != 0 && n.Size > 0 {
 		if err := fs.truncate(n, 0); err != nil {
@@ -96,7 +104,64 @@ func (fs *FS) Open(id uint64, flags uint32) (uint64, error) {
 		}
 	}
 	n.opens++
-	return fs.newHandle(&handle{node: n, flags: flags}), nil
+	h := &handle{node: n, flags: flags}
+	if write {
+		fs.startWriter(h)
+	}
+	return fs.newHandle(h), nil
+}
+
+// startWriter notes a handle that may write. While any is open the content
+// can change without the core seeing the writes (kernel passthrough), so
+// uploads of the node are held back and attributes are read from the
+// content file. Callers hold mu.
+func (fs *FS) startWriter(h *handle) {
+	h.write = true
+	h.node.writers++
+	h.node.gen++
+}
+
+// syncFromContent picks up size and mtime changes that writes made to the
+// content file without going through Write. Callers hold mu.
+func (fs *FS) syncFromContent(n *node) {
+	if n.writers == 0 || n.file == nil {
+		return
+	}
+	st, err := n.file.Stat()
+	if err != nil {
+		return
+	}
+	mt := st.ModTime().UnixNano()
+	if st.Size() == n.Size && mt == n.contentMtime {
+		return
+	}
+	if mt != n.contentMtime {
+		n.Mtime, n.Ctime = mt, max(n.Ctime, mt)
+		n.contentMtime = mt
+	}
+	n.Size = st.Size()
+	n.gen++
+	killPriv(&n.Node)
+}
+
+func fileMtime(f *os.File) int64 {
+	st, err := f.Stat()
+	if err != nil {
+		return 0
+	}
+	return st.ModTime().UnixNano()
+}
+
+// ContentFile returns the content file behind file handle fh, for an
+// adapter that lets the kernel read and write it directly (passthrough).
+func (fs *FS) ContentFile(fh uint64) *os.File {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	h := fs.handles[fh]
+	if h == nil || h.node == nil {
+		return nil
+	}
+	return h.node.file
 }
 
 func (fs *FS) closeIfUnused(n *node) {
@@ -115,10 +180,30 @@ func (fs *FS) truncate(n *node, size int64) error {
 	if err := n.file.Truncate(size); err != nil {
 		return err
 	}
+	n.contentMtime = fileMtime(n.file)
 	now := time.Now().UnixNano()
 	n.Size, n.Mtime, n.Ctime = size, now, now
 	n.gen++
+	killPriv(&n.Node)
 	return nil
+}
+
+const (
+	sISUID  = 0o4000
+	sIXGRP  = 0o010
+	setPriv = sISUID | sISGID
+)
+
+// killPriv clears setuid, and setgid on group-executable files, as a write,
+// truncate or chown must (the mount negotiates FUSE_HANDLE_KILLPRIV).
+func killPriv(n *cache.Node) {
+	if n.Kind != cache.File || n.Mode&setPriv == 0 {
+		return
+	}
+	n.Mode &^= sISUID
+	if n.Mode&sIXGRP != 0 {
+		n.Mode &^= sISGID
+	}
 }
 
 // markDirty records that n's content is about to change, so a crash before
@@ -177,6 +262,7 @@ func (fs *FS) Write(fh uint64, data []byte, off int64) (int, error) {
 	if h.flags&syscall.O_APPEND != 0 {
 		off = n.Size
 	}
+	killPriv(&n.Node)
 	if err := fs.markDirty(n); err != nil {
 		fs.mu.Unlock()
 		return 0, err
@@ -198,6 +284,7 @@ func (fs *FS) Write(fh uint64, data []byte, off int64) (int, error) {
 // recordWrite journals the content changes of n since the last record.
 // Callers hold mu.
 func (fs *FS) recordWrite(n *node) error {
+	fs.syncFromContent(n)
 	if !n.dirty || n.unlinked {
 		return nil
 	}
@@ -256,6 +343,9 @@ func (fs *FS) Release(fh uint64) {
 	if err := fs.recordWrite(n); err != nil {
 		fs.log.Error("journal write at close", "path", fs.path(n), "err", err)
 	}
+	if h.write {
+		n.writers--
+	}
 	n.opens--
 	fs.closeIfUnused(n)
 	fs.release(n)
@@ -281,6 +371,7 @@ func (fs *FS) SetAttr(id uint64, in SetAttr) (Attr, error) {
 	if err != nil {
 		return Attr{}, err
 	}
+	fs.syncFromContent(n)
 	kind := journal.Setattr
 	if in.Size != nil {
 		if n.Kind != cache.File {
@@ -305,6 +396,9 @@ func (fs *FS) SetAttr(id uint64, in SetAttr) (Attr, error) {
 		kind = journal.Truncate
 	}
 	nn := n.Node
+	if (in.UID != nil && *in.UID != nn.UID) || (in.GID != nil && *in.GID != nn.GID) {
+		killPriv(&nn)
+	}
 	if in.Mode != nil {
 		nn.Mode = *in.Mode & ModePerm
 	}

@@ -63,10 +63,14 @@ type node struct {
 	children map[string]uint64 // directories: nil until loaded
 	lookups  uint64            // kernel references (lookup count)
 	opens    int               // open file handles
-	file     *os.File          // content, shared by the open handles
-	gen      uint64            // bumped by every content change
-	dirty    bool              // content changed since the last journaled write
-	unlinked bool              // no longer in the tree; freed at last close and forget
+	writers  int               // open handles that may write
+	// contentMtime is the content file's mtime when last looked at: writes
+	// that bypass the core (kernel passthrough) show up as a change of it.
+	contentMtime int64
+	file         *os.File // content, shared by the open handles
+	gen          uint64   // bumped by every content change
+	dirty        bool     // content changed since the last journaled write
+	unlinked     bool     // no longer in the tree; freed at last close and forget
 }
 
 func (n *node) isDir() bool { return n.Kind == cache.Dir }
@@ -261,6 +265,7 @@ func (fs *FS) GetAttr(id uint64) (Attr, error) {
 	if err != nil {
 		return Attr{}, err
 	}
+	fs.syncFromContent(n)
 	return n.attr(), nil
 }
 
@@ -311,11 +316,16 @@ func (fs *FS) release(n *node) {
 	}
 }
 
+// StatFS is what statfs(2) reports: the space of the cache disk.
+type StatFS struct {
+	Blocks, Bfree, Bavail, Files, Ffree uint64
+	Bsize, Frsize, NameLen              uint32
+}
+
 // Statfs reports the space of the cache disk.
-func (fs *FS) Statfs() (syscall.Statfs_t, error) {
-	var st syscall.Statfs_t
-	err := syscall.Statfs(fs.store.Dir(), &st)
-	st.Namelen = NameMax
+func (fs *FS) Statfs() (StatFS, error) {
+	st, err := statfs(fs.store.Dir())
+	st.NameLen = NameMax
 	return st, err
 }
 

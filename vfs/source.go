@@ -71,6 +71,6 @@ func (fs *FS) OpenContent(id uint64) (*journal.Content, error) {
 		Changed: func() bool {
 			fs.mu.Lock()
 			defer fs.mu.Unlock()
-			return n.gen != gen || n.unlinked
+			return n.gen != gen || n.unlinked || n.writers > 0
 		}}, nil
 }

@@ -25,13 +25,14 @@ import (
 )
 
 type mountOptions struct {
-	cacheDir   string
-	writeBack  time.Duration
-	transfers  int
-	logLevel   string
-	readOnly   bool
-	allowOther bool
-	debugFuse  bool
+	cacheDir    string
+	writeBack   time.Duration
+	transfers   int
+	logLevel    string
+	readOnly    bool
+	allowOther  bool
+	debugFuse   bool
+	passthrough bool
 }
 
 func mountCmd() *cobra.Command {
@@ -52,6 +53,7 @@ func mountCmd() *cobra.Command {
 	f.BoolVar(&o.readOnly, "read-only", false, "mount read-only")
 	f.BoolVar(&o.allowOther, "allow-other", false, "let other users access the mount")
 	f.BoolVar(&o.debugFuse, "debug-fuse", false, "log every FUSE request")
+	f.BoolVar(&o.passthrough, "passthrough", true, "let the kernel read and write cached files directly (Linux 6.9+, as root)")
 	return c
 }
 
@@ -173,17 +175,17 @@ func runMount(remoteSpec, mpArg string, o mountOptions) error {
 	defer up.Close()
 
 	srv, err := gofuse.Mount(fs, mp, gofuse.Options{FsName: root, ReadOnly: o.readOnly, AllowOther: o.allowOther,
-		Timeout: time.Second, Debug: o.debugFuse})
+		Timeout: time.Second, Debug: o.debugFuse, Passthrough: o.passthrough})
 	if err != nil {
 		return fmt.Errorf("mount %s: %v", mp, err)
 	}
 	m := &mount{mp: mp, remote: root, cacheDir: cacheDir, srv: srv, up: up, store: store, log: log}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	if err := serveControl(ctx, cacheDir, m.handler()); err != nil {
+	stopControl, err := serveControl(cacheDir, m.handler())
+	if err != nil {
 		srv.Unmount()
 		return err
 	}
+	defer stopControl()
 	if err := register(registryEntry{Mountpoint: mp, CacheDir: cacheDir, Remote: root, PID: os.Getpid()}); err != nil {
 		log.Warn("register mount", "err", err)
 	}

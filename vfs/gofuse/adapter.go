@@ -6,6 +6,7 @@
 package gofuse
 
 import (
+	"sync"
 	"syscall"
 	"time"
 
@@ -18,14 +19,77 @@ type Adapter struct {
 	fuse.RawFileSystem // ENOSYS for what ferry does not support
 	fs                 *vfs.FS
 	timeout            time.Duration
+	srv                *fuse.Server
+
+	// mu guards the passthrough state below. It is taken after no vfs lock.
+	mu          sync.Mutex
+	passthrough bool                // the kernel reads and writes content files directly
+	backing     map[uint64]*backing // node id -> its registered content file
+	fhNode      map[uint64]uint64   // file handle -> node id, for handles using a backing file
+}
+
+// backing is a content file registered with the kernel for passthrough.
+// The kernel allows one backing file per inode, shared by its handles.
+type backing struct {
+	id   int32
+	refs int
 }
 
 var _ fuse.RawFileSystem = (*Adapter)(nil)
 
 // New returns an adapter for fs. timeout is how long the kernel may cache
 // entries and attributes.
-func New(fs *vfs.FS, timeout time.Duration) *Adapter {
-	return &Adapter{RawFileSystem: fuse.NewDefaultRawFileSystem(), fs: fs, timeout: timeout}
+func New(fs *vfs.FS, timeout time.Duration, passthrough bool) *Adapter {
+	return &Adapter{RawFileSystem: fuse.NewDefaultRawFileSystem(), fs: fs, timeout: timeout,
+		passthrough: passthrough, backing: map[uint64]*backing{}, fhNode: map[uint64]uint64{}}
+}
+
+// Init keeps the server for registering backing files.
+func (ad *Adapter) Init(s *fuse.Server) { ad.srv = s }
+
+// usePassthrough lets the kernel do the reads and writes of handle fh on
+// node directly on its content file, bypassing this process. It needs
+// CAP_SYS_ADMIN; without it the first attempt turns passthrough off.
+func (ad *Adapter) usePassthrough(node, fh uint64, out *fuse.OpenOut) {
+	ad.mu.Lock()
+	defer ad.mu.Unlock()
+	if !ad.passthrough || ad.srv == nil {
+		return
+	}
+	b := ad.backing[node]
+	if b == nil {
+		f := ad.fs.ContentFile(fh)
+		if f == nil {
+			return
+		}
+		id, errno := registerBacking(ad.srv, f)
+		if errno != 0 {
+			ad.passthrough = false
+			return
+		}
+		b = &backing{id: id}
+		ad.backing[node] = b
+	}
+	b.refs++
+	ad.fhNode[fh] = node
+	out.BackingID = b.id
+	out.OpenFlags |= fuse.FOPEN_PASSTHROUGH
+	out.OpenFlags &^= fuse.FOPEN_KEEP_CACHE
+}
+
+func (ad *Adapter) releasePassthrough(fh uint64) {
+	ad.mu.Lock()
+	defer ad.mu.Unlock()
+	node, ok := ad.fhNode[fh]
+	if !ok {
+		return
+	}
+	delete(ad.fhNode, fh)
+	b := ad.backing[node]
+	if b.refs--; b.refs == 0 {
+		unregisterBacking(ad.srv, b.id)
+		delete(ad.backing, node)
+	}
 }
 
 func status(err error) fuse.Status { return fuse.Status(vfs.Errno(err)) }
@@ -222,6 +286,7 @@ func (ad *Adapter) Create(_ <-chan struct{}, in *fuse.CreateIn, name string, out
 	ad.entry(&out.EntryOut, a)
 	out.Fh = fh
 	out.OpenFlags = fuse.FOPEN_KEEP_CACHE
+	ad.usePassthrough(a.Ino, fh, &out.OpenOut)
 	return fuse.OK
 }
 
@@ -232,6 +297,7 @@ func (ad *Adapter) Open(_ <-chan struct{}, in *fuse.OpenIn, out *fuse.OpenOut) f
 	}
 	out.Fh = fh
 	out.OpenFlags = fuse.FOPEN_KEEP_CACHE
+	ad.usePassthrough(in.NodeId, fh, out)
 	return fuse.OK
 }
 
@@ -259,7 +325,10 @@ func (ad *Adapter) Fsync(_ <-chan struct{}, in *fuse.FsyncIn) fuse.Status {
 	return status(ad.fs.Fsync(in.Fh))
 }
 
-func (ad *Adapter) Release(_ <-chan struct{}, in *fuse.ReleaseIn) { ad.fs.Release(in.Fh) }
+func (ad *Adapter) Release(_ <-chan struct{}, in *fuse.ReleaseIn) {
+	ad.releasePassthrough(in.Fh)
+	ad.fs.Release(in.Fh)
+}
 
 func (ad *Adapter) Fallocate(_ <-chan struct{}, in *fuse.FallocateIn) fuse.Status {
 	return status(ad.fs.Fallocate(in.Fh, in.Mode, int64(in.Offset), int64(in.Length)))
@@ -322,6 +391,6 @@ func (ad *Adapter) StatFs(_ <-chan struct{}, _ *fuse.InHeader, out *fuse.StatfsO
 	}
 	out.Blocks, out.Bfree, out.Bavail = st.Blocks, st.Bfree, st.Bavail
 	out.Files, out.Ffree = st.Files, st.Ffree
-	out.Bsize, out.Frsize, out.NameLen = uint32(st.Bsize), uint32(st.Frsize), uint32(st.Namelen)
+	out.Bsize, out.Frsize, out.NameLen = st.Bsize, st.Frsize, st.NameLen
 	return fuse.OK
 }

@@ -16,6 +16,9 @@ type Options struct {
 	AllowOther bool
 	Timeout    time.Duration // kernel entry/attr cache time
 	Debug      bool
+	// Passthrough lets the kernel read and write cached content directly
+	// (Linux 6.9+, needs root); off, or where unavailable, I/O goes through ferry.
+	Passthrough bool
 }
 
 // Mount serves fs at mountpoint and returns once the kernel has
@@ -31,11 +34,14 @@ func Mount(fs *vfs.FS, mountpoint string, o Options) (*fuse.Server, error) {
 		DirectMount:   true,
 		Debug:         o.Debug,
 		Options:       []string{"default_permissions"},
+		// The core clears setuid/setgid itself on write, truncate and
+		// chown, which spares the kernel a GETATTR before each chown.
+		ExtraCapabilities: fuse.CAP_HANDLE_KILLPRIV,
 	}
 	if o.ReadOnly {
 		opts.Options = append(opts.Options, "ro")
 	}
-	srv, err := fuse.NewServer(New(fs, o.Timeout), mountpoint, opts)
+	srv, err := fuse.NewServer(New(fs, o.Timeout, o.Passthrough), mountpoint, opts)
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,7 @@
+//go:build !linux && !darwin
+
+package vfs
+
+import "syscall"
+
+func statfs(dir string) (StatFS, error) { return StatFS{}, syscall.ENOTSUP }
