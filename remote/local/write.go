@@ -143,25 +143,11 @@ type staged struct {
 // result. On any failure the temp file is removed and the target is left as
 // it was.
 func (l *Local) commit(ctx context.Context, op, p string, parent *os.Root, s staged, base string, cond remote.Cond) (remote.Entry, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	err := ctx.Err()
-	if err == nil {
-		err = checkTarget(op, p, parent, base, cond)
-	}
-	if err == nil {
-		err = parent.Rename(s.name, base)
-		if errors.Is(err, fs.ErrNotExist) {
-			// Only the temp file can be missing: another process took it
-			// for stale. Nothing changed; a retry stages a new one.
-			err = errors.New("temp file removed before rename")
-		}
-		err = fail(op, p, err, writing)
-	}
-	if err != nil {
+	if err := l.replace(ctx, op, p, parent, s, base, cond); err != nil {
 		parent.Remove(s.name)
 		return remote.Entry{}, err
 	}
+	// Outside l.mu, so that concurrent puts share the filesystem's commits.
 	if err := syncDir(parent); err != nil {
 		return remote.Entry{}, fail(op, p, err, writing)
 	}
@@ -172,6 +158,26 @@ func (l *Local) commit(ctx context.Context, op, p string, parent *os.Root, s sta
 	e := entryOf(p, fi)
 	e.Hash, e.Link = s.hash, s.link
 	return e, nil
+}
+
+// replace checks cond and renames s over base, atomically with respect to
+// the other writers of this process.
+func (l *Local) replace(ctx context.Context, op, p string, parent *os.Root, s staged, base string, cond remote.Cond) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := checkTarget(op, p, parent, base, cond); err != nil {
+		return err
+	}
+	err := parent.Rename(s.name, base)
+	if errors.Is(err, fs.ErrNotExist) {
+		// Only the temp file can be missing: another process took it
+		// for stale. Nothing changed; a retry stages a new one.
+		err = errors.New("temp file removed before rename")
+	}
+	return fail(op, p, err, writing)
 }
 
 // checkTarget returns an error if base in parent may not be replaced: it is
