@@ -1,0 +1,349 @@
+// Command ferry-bench measures a plain directory, a ferry mount and an
+// rclone mount side by side on the same disk, prints a markdown table
+// with ferry's ratio to plain and its targets, and writes docs/BENCH.md.
+//
+// Every contender gets fresh directories (and a fresh mount) for every
+// workload. Every step has a timeout and every mount is unmounted on the
+// way out, so a broken contender costs an error cell, not a hung run.
+//
+//	go run ./cmd/ferry-bench -only plain,rclone -size 256MiB -count 1 -out ''
+package main
+
+import (
+	"archive/tar"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// bench is one run's settings and shared inputs.
+type bench struct {
+	lg       *slog.Logger
+	ferryBin string
+	scratch  string // every contender's directories live here, on one filesystem
+	seqSize  int64
+
+	tarball  string    // the Go source tree, for the untar workload
+	tarStats treeStats // what the tarball holds
+
+	coldReadFailed bool // the page cache could not be dropped before a read
+	warnedCaches   bool
+}
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "ferry-bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	ferryBin := flag.String("ferry", "bin/ferry", "the ferry binary")
+	only := flag.String("only", strings.Join(contenderNames, ","), "contenders to run, comma-separated")
+	wls := flag.String("workloads", "untar,files,seq", "workloads to run, comma-separated")
+	sizeFlag := flag.String("size", "1GiB", "size of the sequential read/write file")
+	out := flag.String("out", "docs/BENCH.md", "markdown report to write; empty writes none")
+	count := flag.Int("count", 3, "run each workload this many times per contender; cells show the median")
+	scratchParent := flag.String("scratch", "", "where to make the scratch directory (default: the system temp dir)")
+	flag.Parse()
+	if flag.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", flag.Args())
+	}
+
+	contenders, err := pickList("-only", *only, contenderNames)
+	if err != nil {
+		return err
+	}
+	var wlNames []string
+	for _, w := range workloads {
+		wlNames = append(wlNames, w.name)
+	}
+	selected, err := pickList("-workloads", *wls, wlNames)
+	if err != nil {
+		return err
+	}
+	seqSize, err := parseSize(*sizeFlag)
+	if err != nil {
+		return err
+	}
+	if *count < 1 {
+		return fmt.Errorf("-count %d: want at least 1", *count)
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		// The first Ctrl-C cleans up in order; a second one kills the bench
+		// (the mount daemons then get SIGTERM from the kernel, see detach).
+		<-ctx.Done()
+		stop()
+	}()
+	lg := slog.New(slog.NewTextHandler(os.Stderr, nil))
+
+	b := &bench{lg: lg, seqSize: seqSize}
+	if b.ferryBin, err = filepath.Abs(*ferryBin); err != nil {
+		return err
+	}
+	if slices.Contains(contenders, ferry) {
+		if _, err := os.Stat(b.ferryBin); err != nil {
+			lg.Warn("no ferry binary; its cells will be errors (run make build)", "err", err)
+		}
+	}
+
+	if b.scratch, err = makeScratch(lg, *scratchParent); err != nil {
+		return err
+	}
+	defer func() {
+		if err := removeAllSafely(b.scratch); err != nil {
+			lg.Error("scratch directory left behind", "err", err)
+		}
+	}()
+	lg.Info("scratch directory", "dir", b.scratch)
+
+	var tarErr error
+	if slices.Contains(selected, "untar") {
+		tarErr = b.makeTarball(ctx)
+	}
+
+	// Contenders take turns within each repetition, so that a slow phase of
+	// the machine hits them all rather than one, and who goes first rotates.
+	samples := map[measureID]map[string][]cell{}
+	for _, w := range workloads {
+		if !slices.Contains(selected, w.name) {
+			continue
+		}
+		for rep := range *count {
+			for i := range contenders {
+				c := contenders[(i+rep)%len(contenders)]
+				if ctx.Err() != nil {
+					break
+				}
+				var cells map[measureID]cell
+				if w.name == "untar" && tarErr != nil {
+					cells = failAll(w.measures, tarErr)
+				} else {
+					cells = b.runOne(ctx, w, c)
+				}
+				for id, cl := range cells {
+					if samples[id] == nil {
+						samples[id] = map[string][]cell{}
+					}
+					samples[id][c] = append(samples[id][c], cl)
+				}
+			}
+		}
+	}
+	res := results{}
+	for id, byContender := range samples {
+		for c, cells := range byContender {
+			res.set(id, c, combine(cells))
+		}
+	}
+
+	ms := measures(seqSize)
+	table := renderTable(ms, res)
+	fmt.Print(table)
+	if ctx.Err() != nil {
+		return errors.New("interrupted: the table above is partial; no report written")
+	}
+	if *out == "" {
+		return nil
+	}
+	m := describeMachine(ctx, b.scratch)
+	rep := report{
+		machine:    m,
+		table:      table,
+		contenders: contenders,
+		workloads:  selected,
+		seqSize:    seqSize,
+		count:      *count,
+		coldRead:   !b.coldReadFailed,
+		tarStats:   b.tarStats,
+	}
+	if err := writeFileAtomic(*out, []byte(rep.markdown())); err != nil {
+		return err
+	}
+	lg.Info("report written", "file", *out)
+	return nil
+}
+
+// pickList splits a comma-separated flag and checks every name is known.
+// The result keeps the order of known, not of the flag.
+func pickList(flagName, value string, known []string) ([]string, error) {
+	want := map[string]bool{}
+	for _, s := range strings.Split(value, ",") {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			continue
+		}
+		if !slices.Contains(known, s) {
+			return nil, fmt.Errorf("%s: unknown %q (want some of %s)", flagName, s, strings.Join(known, ","))
+		}
+		want[s] = true
+	}
+	var out []string
+	for _, k := range known {
+		if want[k] {
+			out = append(out, k)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%s: nothing selected", flagName)
+	}
+	return out, nil
+}
+
+func failAll(ids []measureID, err error) map[measureID]cell {
+	out := map[measureID]cell{}
+	for _, id := range ids {
+		out[id] = failed(err)
+	}
+	return out
+}
+
+// makeScratch creates the run's scratch directory and resolves symlinks,
+// so that its path matches what /proc/self/mountinfo shows.
+func makeScratch(lg *slog.Logger, parent string) (string, error) {
+	if parent != "" {
+		if err := os.MkdirAll(parent, 0o755); err != nil {
+			return "", err
+		}
+	}
+	dir, err := os.MkdirTemp(parent, "ferry-bench-")
+	if err != nil {
+		return "", err
+	}
+	if dir, err = filepath.Abs(dir); err != nil {
+		return "", err
+	}
+	if err := spreadSubdirs(dir); err != nil {
+		lg.Debug("scratch subdirectories share block groups", "err", err)
+	}
+	return filepath.EvalSymlinks(dir)
+}
+
+// runOne opens a fresh instance of contender name, runs w on it and closes
+// it again, whatever happened in between.
+func (b *bench) runOne(ctx context.Context, w workload, name string) map[measureID]cell {
+	lg := b.lg.With("workload", w.name, "contender", name)
+	b.settle()
+	lg.Info("starting")
+	root := filepath.Join(b.scratch, w.name+"-"+name)
+	in, err := b.open(ctx, name, root)
+	if err != nil {
+		lg.Error("setup failed", "err", err)
+		if err := removeAllSafely(root); err != nil {
+			lg.Error("cleanup failed", "err", err)
+		}
+		return failAll(w.measures, err)
+	}
+	defer func() {
+		if err := in.close(); err != nil {
+			lg.Error("cleanup failed", "err", err)
+		}
+	}()
+	start := time.Now()
+	cells := w.run(b, ctx, in)
+	var got []string
+	for _, id := range w.measures {
+		if c, ok := cells[id]; ok {
+			got = append(got, c.String())
+		}
+	}
+	lg.Info("finished", "took", time.Since(start).Round(time.Millisecond), "cells", strings.Join(got, " / "))
+	return cells
+}
+
+// settle writes back and drops the page cache before each contender's
+// turn, so that the previous turn's dirty pages are not written back on
+// this one's time, and every contender starts equally cold.
+func (b *bench) settle() {
+	if err := dropCaches(); err != nil {
+		b.coldReadFailed = true
+		if !b.warnedCaches {
+			b.warnedCaches = true
+			b.lg.Warn("cannot drop the page cache (not root?): contenders may slow each other down and reads may be served from memory", "err", err)
+		}
+	}
+	time.Sleep(time.Second)
+}
+
+// makeTarball packs $GOROOT/src once and counts what it holds, which is
+// what rclone's remote must reach before its upload counts as done.
+func (b *bench) makeTarball(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	goroot, err := exec.CommandContext(ctx, "go", "env", "GOROOT").Output()
+	if err != nil {
+		return fmt.Errorf("go env GOROOT: %w", err)
+	}
+	b.tarball = filepath.Join(b.scratch, "gosrc.tar")
+	cmd := exec.CommandContext(ctx, "tar", "-C", strings.TrimSpace(string(goroot)), "-cf", b.tarball, "src")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("tar -cf: %w: %s", err, strings.TrimSpace(string(out)))
+	}
+	if b.tarStats, err = countTar(b.tarball); err != nil {
+		return err
+	}
+	b.lg.Info("tarball ready", "file", b.tarball, "holds", b.tarStats)
+	return nil
+}
+
+// countTar counts the regular files in a tar archive and their bytes.
+func countTar(path string) (treeStats, error) {
+	var s treeStats
+	f, err := os.Open(path)
+	if err != nil {
+		return s, err
+	}
+	defer f.Close()
+	tr := tar.NewReader(f)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return s, nil
+		}
+		if err != nil {
+			return s, fmt.Errorf("read %s: %w", path, err)
+		}
+		if h.Typeflag == tar.TypeReg {
+			s.files++
+			s.bytes += h.Size
+		}
+	}
+}
+
+// writeFileAtomic replaces path with data through a temporary file and a
+// rename, so a crash never leaves half a report.
+func writeFileAtomic(path string, data []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name()) // a no-op after the rename
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}

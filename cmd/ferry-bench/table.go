@@ -1,0 +1,311 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// The contenders, in the order of the table's columns.
+const (
+	plain  = "plain"
+	ferry  = "ferry"
+	rclone = "rclone"
+)
+
+var contenderNames = []string{plain, ferry, rclone}
+
+// measureID names one row of the table.
+type measureID int
+
+const (
+	mUntar measureID = iota
+	mUntarFlush
+	mCreate
+	mStat
+	mRemove
+	mSeqWrite
+	mSeqRead
+	mPeakRSS
+	mUntarDiff // a warning row, shown only when some mount differs from its remote
+)
+
+// unit is how a row's numbers read.
+type unit string
+
+const (
+	seconds  unit = "s"
+	millis   unit = "ms"
+	mbPerSec unit = "MB/s"
+	mbytes   unit = "MB"
+)
+
+// A measure is one row: what it measures and what ferry should reach. A
+// row appears in the table only when some contender has a cell in it.
+type measure struct {
+	id     measureID
+	label  string
+	unit   unit
+	target target
+}
+
+// measures lists the table's rows in order; seqSize only names the
+// sequential rows.
+func measures(seqSize int64) []measure {
+	seq := formatSize(seqSize)
+	return []measure{
+		{id: mUntar, label: "Untar Go source tree", unit: seconds, target: target{maxRatio, 3}},
+		{id: mUntarFlush, label: "Untar start to flush done", unit: seconds, target: target{maxRatio, 4}},
+		{id: mCreate, label: fmt.Sprintf("Create %d empty files", fileCount), unit: millis, target: target{maxRatio, 4}},
+		{id: mStat, label: fmt.Sprintf("Stat %d files", fileCount), unit: millis, target: target{maxRatio, 4}},
+		{id: mRemove, label: fmt.Sprintf("Remove %d files", fileCount), unit: millis, target: target{maxRatio, 4}},
+		{id: mSeqWrite, label: fmt.Sprintf("Sequential write %s + fsync", seq), unit: mbPerSec, target: target{minRatio, 0.7}},
+		{id: mSeqRead, label: fmt.Sprintf("Sequential read %s, cold cache", seq), unit: mbPerSec, target: target{minRatio, 0.7}},
+		{id: mPeakRSS, label: "Peak RSS of the mount during untar", unit: mbytes, target: target{maxValue, 150}},
+		{id: mUntarDiff, label: "WARNING: diff -r mount vs remote after flush"},
+	}
+}
+
+// cellKind tells what a cell holds.
+type cellKind int
+
+const (
+	notRun cellKind = iota // the zero cell: the contender or workload was not selected
+	number
+	text // shown as is: "n/a", a warning
+	failure
+)
+
+// A cell is one contender's result for one measure.
+type cell struct {
+	kind cellKind
+	v    float64
+	s    string
+}
+
+func num(v float64) cell      { return cell{kind: number, v: v} }
+func note(s string) cell      { return cell{kind: text, s: s} }
+func failed(err error) cell   { return cell{kind: failure, s: shortError(err)} }
+func failedf(s string) cell   { return failed(errors.New(s)) }
+func (c cell) isNumber() bool { return c.kind == number }
+
+func (c cell) String() string {
+	switch c.kind {
+	case number:
+		return formatNum(c.v)
+	case text:
+		return c.s
+	case failure:
+		return "error: " + c.s
+	default:
+		return "not run"
+	}
+}
+
+// shortError keeps a table cell to one short line: the last line of a
+// multi-line error (usually the cause), at most 70 characters.
+func shortError(err error) string {
+	s := strings.TrimSpace(err.Error())
+	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
+		s = strings.TrimSpace(s[i+1:])
+	}
+	if r := []rune(s); len(r) > 70 {
+		s = string(r[:67]) + "..."
+	}
+	return s
+}
+
+// formatNum prints about three significant digits, never an exponent.
+func formatNum(v float64) string {
+	switch a := abs(v); {
+	case a >= 100:
+		return fmt.Sprintf("%.0f", v)
+	case a >= 10:
+		return fmt.Sprintf("%.1f", v)
+	case a >= 1:
+		return fmt.Sprintf("%.2f", v)
+	default:
+		return fmt.Sprintf("%.3f", v)
+	}
+}
+
+func abs(v float64) float64 {
+	if v < 0 {
+		return -v
+	}
+	return v
+}
+
+// ratio is c divided by base, when both are measurements and base is not 0.
+func ratio(c, base cell) (float64, bool) {
+	if !c.isNumber() || !base.isNumber() || base.v == 0 {
+		return 0, false
+	}
+	return c.v / base.v, true
+}
+
+func formatRatio(r float64) string { return formatNum(r) + "×" }
+
+// targetKind says how ferry's cell is compared against the limit.
+type targetKind int
+
+const (
+	noTarget targetKind = iota
+	maxRatio            // ferry ≤ limit × plain: times
+	minRatio            // ferry ≥ limit × plain: throughputs
+	maxValue            // ferry ≤ limit, in the row's unit
+)
+
+type target struct {
+	kind  targetKind
+	limit float64
+}
+
+func (t target) String() string {
+	switch t.kind {
+	case maxRatio:
+		return fmt.Sprintf("≤ %s× plain", strconv.FormatFloat(t.limit, 'f', -1, 64))
+	case minRatio:
+		return fmt.Sprintf("≥ %s%% of plain", strconv.FormatFloat(t.limit*100, 'f', -1, 64))
+	case maxValue:
+		return fmt.Sprintf("≤ %s", strconv.FormatFloat(t.limit, 'f', -1, 64))
+	default:
+		return ""
+	}
+}
+
+type verdict int
+
+const (
+	unknown verdict = iota // ferry (or plain, for a ratio) has no measurement
+	pass
+	fail
+)
+
+func (v verdict) String() string {
+	switch v {
+	case pass:
+		return "pass"
+	case fail:
+		return "FAIL"
+	default:
+		return ""
+	}
+}
+
+// judge compares ferry's cell against the target; plain is the baseline
+// for ratio targets.
+func (t target) judge(f, p cell) verdict {
+	var ok bool
+	switch t.kind {
+	case maxRatio, minRatio:
+		r, known := ratio(f, p)
+		if !known {
+			return unknown
+		}
+		ok = r <= t.limit
+		if t.kind == minRatio {
+			ok = r >= t.limit
+		}
+	case maxValue:
+		if !f.isNumber() {
+			return unknown
+		}
+		ok = f.v <= t.limit
+	default:
+		return unknown
+	}
+	if ok {
+		return pass
+	}
+	return fail
+}
+
+// results holds every cell of one run: cells[measure][contender].
+type results map[measureID]map[string]cell
+
+func (r results) set(id measureID, contender string, c cell) {
+	if r[id] == nil {
+		r[id] = map[string]cell{}
+	}
+	r[id][contender] = c
+}
+
+// combine reduces one cell per repetition to the cell shown: the median
+// of the measurements when every repetition measured, else the first
+// failure, else the first note.
+func combine(cells []cell) cell {
+	var nums []float64
+	var firstNote cell
+	for _, c := range cells {
+		switch c.kind {
+		case failure:
+			return c
+		case number:
+			nums = append(nums, c.v)
+		case text:
+			if firstNote.kind == notRun {
+				firstNote = c
+			}
+		}
+	}
+	if firstNote.kind != notRun || len(nums) == 0 {
+		return firstNote
+	}
+	slices.Sort(nums)
+	mid := len(nums) / 2
+	if len(nums)%2 == 0 {
+		return num((nums[mid-1] + nums[mid]) / 2)
+	}
+	return num(nums[mid])
+}
+
+// renderTable prints the results as a markdown table: one row per measure,
+// a column per contender, ferry's ratio to plain, and the target with
+// ferry's verdict.
+func renderTable(ms []measure, r results) string {
+	var b strings.Builder
+	b.WriteString("| Measure | plain | ferry | rclone | ferry/plain | target |\n")
+	b.WriteString("|---|---:|---:|---:|---:|---|\n")
+	for _, m := range ms {
+		// A row nobody ran (a workload left out with -workloads) is noise,
+		// and an optional row is there only to warn.
+		cells := r[m.id]
+		if len(cells) == 0 {
+			continue
+		}
+		label := m.label
+		if m.unit != "" {
+			label += " (" + string(m.unit) + ")"
+		}
+		p, f, rc := cells[plain], cells[ferry], cells[rclone]
+
+		rcloneCell := rc.String()
+		if rt, ok := ratio(rc, p); ok && m.target.kind != maxValue {
+			rcloneCell += " (" + formatRatio(rt) + ")"
+		}
+		ratioCell := ""
+		if ft, ok := ratio(f, p); ok && m.target.kind != maxValue {
+			ratioCell = formatRatio(ft)
+		}
+		targetCell := m.target.String()
+		if targetCell != "" && m.unit != "" && m.target.kind == maxValue {
+			targetCell += " " + string(m.unit)
+		}
+		if v := m.target.judge(f, p); v != unknown {
+			targetCell += ": " + v.String()
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n",
+			escapeCell(label), escapeCell(p.String()), escapeCell(f.String()),
+			escapeCell(rcloneCell), ratioCell, escapeCell(targetCell))
+	}
+	return b.String()
+}
+
+// escapeCell keeps a cell from breaking the table.
+func escapeCell(s string) string {
+	s = strings.ReplaceAll(s, "|", `\|`)
+	return strings.ReplaceAll(s, "\n", " ")
+}
