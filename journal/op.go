@@ -50,7 +50,8 @@ type Op struct {
 	Node     uint64    `json:"node"`
 	Dir      bool      `json:"dir,omitempty"`
 	Path     string    `json:"path"`
-	Path2    string    `json:"path2,omitempty"` // rename target
+	Path2    string    `json:"path2,omitempty"`    // rename target
+	Replaced bool      `json:"replaced,omitempty"` // the rename replaced (deleted) an entry at Path2
 	Size     int64     `json:"size"`
 	State    State     `json:"state"`
 	Attempts int       `json:"attempts"`

@@ -29,6 +29,10 @@ type action struct {
 	dir      bool
 	path, to string
 	created  bool // the node did not exist on the remote before these ops
+	// replaces: a rename among these ops replaced an entry at the final
+	// path (to, for a move), which may still be on the remote. The action
+	// must overwrite or delete it, never vanish.
+	replaces bool
 	ops      []*Op
 	last     time.Time // time of the newest op: the write-back delay counts from here
 	maxSeq   uint64
@@ -66,7 +70,7 @@ func newAction(op *Op) *action {
 	case Unlink:
 		a.kind = actDelete
 	case Rename:
-		a.kind, a.to = actMove, op.Path2
+		a.kind, a.to, a.replaces = actMove, op.Path2, op.Replaced
 	}
 	return a
 }
@@ -83,6 +87,10 @@ type planner struct {
 	acts []*action          // journal order; nil entries are removed actions
 	live int                // non-nil entries in acts
 	last map[uint64]*action // each node's newest action that is not running
+	// replay: the ops being added were pending at startup. A crash may have
+	// come after the remote carried them out but before they were marked
+	// done, so none of them counts as creating its node on the remote.
+	replay bool
 }
 
 func newPlanner() *planner { return &planner{last: map[uint64]*action{}} }
@@ -91,6 +99,7 @@ func newPlanner() *planner { return &planner{last: map[uint64]*action{}} }
 // (coalesced away), which the caller marks done.
 func (p *planner) add(op *Op) (dropped []*Op) {
 	a := newAction(op)
+	a.created = a.created && !p.replay
 	if l := p.last[op.Node]; l != nil && !l.running && !p.touchedSince(l, a) {
 		switch merge(l, a) {
 		case mergedInto:
@@ -125,15 +134,15 @@ func merge(l, b *action) mergeResult {
 	switch {
 	case l.kind == actPut && b.kind == actPut && l.path == b.path:
 		return absorb() // the upload reads the current content anyway
-	case l.kind == actPut && l.created && b.kind == actMove && b.path == l.path:
-		l.path = b.to // create + rename: one upload at the final path
+	case l.kind == actPut && l.created && !l.replaces && b.kind == actMove && b.path == l.path:
+		l.path, l.replaces = b.to, b.replaces // create + rename: one upload at the final path
 		return absorb()
 	case l.kind == actPut && b.kind == actDelete && b.path == l.path:
-		if l.created {
+		if l.created && !l.replaces {
 			l.ops = append(l.ops, b.ops...)
 			return cancelled // create + unlink: nothing reaches the remote
 		}
-		l.kind = actDelete
+		l.kind = actDelete // what the put would have replaced goes too
 		return absorb()
 	case (l.kind == actMkdir || l.kind == actSetMeta) && b.kind == actSetMeta && b.path == l.path:
 		return absorb()
@@ -143,14 +152,14 @@ func merge(l, b *action) mergeResult {
 	case l.kind == actSetMeta && b.kind == actRmdir && b.path == l.path:
 		l.kind = actRmdir
 		return absorb()
-	case l.kind == actMove && b.kind == actMove && b.path == l.to:
-		l.to = b.to // a chain of renames becomes one
+	case l.kind == actMove && !l.replaces && b.kind == actMove && b.path == l.to:
+		l.to, l.replaces = b.to, b.replaces // a chain of renames becomes one
 		if l.to == l.path {
 			l.ops = append(l.ops, b.ops...)
 			return cancelled
 		}
 		return absorb()
-	case l.kind == actMove && (b.kind == actDelete || b.kind == actRmdir) && b.path == l.to:
+	case l.kind == actMove && !l.replaces && (b.kind == actDelete || b.kind == actRmdir) && b.path == l.to:
 		l.kind, l.to = b.kind, "" // rename then delete: delete the source
 		return absorb()
 	}

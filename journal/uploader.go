@@ -110,7 +110,9 @@ func NewUploader(store *cache.Store, j *Journal, r remote.Remote, src Source, cf
 	if len(pending) > 0 {
 		u.log.Info("resuming pending journal ops", "ops", len(pending))
 	}
+	u.plan.replay = true
 	u.enqueue(pending)
+	u.plan.replay = false
 	j.setSink(u.enqueue)
 	u.wg.Add(1)
 	go u.loop()

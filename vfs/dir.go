@@ -32,7 +32,8 @@ func (fs *FS) newOp(kind journal.Kind, n *cache.Node, path, path2 string) *journ
 
 // prepareNew validates name in parent and returns a new node owned by c.
 // Callers hold mu.
-func (fs *FS) prepareNew(parentID uint64, name string, kind cache.Kind, mode uint32, c Caller, b *cache.Batch) (*node, *node, string, error) {
+// id 0 allocates a new id.
+func (fs *FS) prepareNew(parentID uint64, name string, kind cache.Kind, mode uint32, c Caller, b *cache.Batch, id uint64) (*node, *node, string, error) {
 	if err := fs.writable(); err != nil {
 		return nil, nil, "", err
 	}
@@ -51,7 +52,10 @@ func (fs *FS) prepareNew(parentID uint64, name string, kind cache.Kind, mode uin
 		return nil, nil, "", syscall.EEXIST
 	}
 	now := time.Now().UnixNano()
-	n := &node{Node: cache.Node{ID: fs.newID(b), Parent: p.ID, Name: name, Kind: kind, Mode: mode & ModePerm,
+	if id == 0 {
+		id = fs.newID(b)
+	}
+	n := &node{Node: cache.Node{ID: id, Parent: p.ID, Name: name, Kind: kind, Mode: mode & ModePerm,
 		UID: c.UID, GID: c.GID, Atime: now, Mtime: now, Ctime: now}}
 	if p.Mode&sISGID != 0 {
 		n.GID = p.GID
@@ -84,7 +88,7 @@ func (fs *FS) Mkdir(parent uint64, name string, mode uint32, c Caller) (Attr, er
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	b := new(cache.Batch)
-	p, n, path, err := fs.prepareNew(parent, name, cache.Dir, mode, c, b)
+	p, n, path, err := fs.prepareNew(parent, name, cache.Dir, mode, c, b, 0)
 	if err != nil {
 		return Attr{}, err
 	}
@@ -100,7 +104,7 @@ func (fs *FS) Symlink(parent uint64, name, target string, c Caller) (Attr, error
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	b := new(cache.Batch)
-	p, n, path, err := fs.prepareNew(parent, name, cache.Symlink, 0o777, c, b)
+	p, n, path, err := fs.prepareNew(parent, name, cache.Symlink, 0o777, c, b, 0)
 	if err != nil {
 		return Attr{}, err
 	}
@@ -299,7 +303,9 @@ func (fs *FS) Rename(oldParent uint64, oldName string, newParent uint64, newName
 	if t != nil {
 		fs.dropNode(t, b)
 	}
-	if err := fs.commit(b, fs.newOp(journal.Rename, &n.Node, oldPath, newPath)); err != nil {
+	rop := fs.newOp(journal.Rename, &n.Node, oldPath, newPath)
+	rop.Replaced = t != nil
+	if err := fs.commit(b, rop); err != nil {
 		return err
 	}
 	delete(op.children, oldName)

@@ -41,13 +41,18 @@ func (fs *FS) Create(parent uint64, name string, flags, mode uint32, c Caller) (
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	b := new(cache.Batch)
-	p, n, path, err := fs.prepareNew(parent, name, cache.File, mode, c, b)
+	id, f, spared := fs.takeSpare(b)
+	p, n, path, err := fs.prepareNew(parent, name, cache.File, mode, c, b, id)
 	if err != nil {
+		if spared {
+			fs.spares = append(fs.spares, spare{id: id, f: f})
+		}
 		return Attr{}, 0, err
 	}
-	f, err := fs.store.CreateContent(n.ID)
-	if err != nil {
-		return Attr{}, 0, err
+	if !spared {
+		if f, err = fs.store.CreateContent(n.ID); err != nil {
+			return Attr{}, 0, err
+		}
 	}
 	// New content is dirty until its first close records a write.
 	b.Put(cache.Meta, dirtyKey(n.ID), nil)
@@ -422,8 +427,9 @@ func (fs *FS) SetAttr(id uint64, in SetAttr) (Attr, error) {
 	b := new(cache.Batch)
 	b.PutNode(&nn)
 	op := fs.newOp(kind, &nn, fs.path(n), "")
-	if kind == journal.Truncate {
-		// The truncate is journaled now; the content is clean again unless open for writing.
+	if kind == journal.Truncate && n.opens == 0 {
+		// The truncate is journaled now; the content is clean again unless
+		// open: writes after it must still be recovered after a crash.
 		b.Delete(cache.Meta, dirtyKey(n.ID))
 	}
 	if err := fs.commit(b, op); err != nil {

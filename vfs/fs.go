@@ -89,6 +89,11 @@ type FS struct {
 	nextID  uint64
 	handles map[uint64]*handle
 	nextFH  uint64
+	spares  []spare // ready content files, see spare.go
+
+	refill     chan struct{}
+	stop       chan struct{}
+	fillerDone chan struct{}
 }
 
 const metaKeyNextID = "next-node-id"
@@ -100,7 +105,8 @@ func New(cfg Config) (*FS, error) {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	fs := &FS{store: cfg.Store, j: cfg.Journal, log: cfg.Log, cfg: cfg,
-		nodes: map[uint64]*node{}, handles: map[uint64]*handle{}}
+		nodes: map[uint64]*node{}, handles: map[uint64]*handle{},
+		refill: make(chan struct{}, 1), stop: make(chan struct{}), fillerDone: make(chan struct{})}
 	fs.nextID = max(fs.store.GetUint(metaKeyNextID), cache.RootID)
 	root, ok, err := fs.store.LoadNode(cache.RootID)
 	if err != nil {
@@ -121,6 +127,8 @@ func New(cfg Config) (*FS, error) {
 	if err := fs.recover(); err != nil {
 		return nil, fmt.Errorf("recover cache: %w", err)
 	}
+	go fs.fillSpares()
+	fs.refill <- struct{}{}
 	return fs, nil
 }
 
@@ -342,8 +350,14 @@ func (fs *FS) Path(id uint64) (string, error) {
 
 // Close closes every open content file. The store stays open.
 func (fs *FS) Close() {
+	close(fs.stop)
+	<-fs.fillerDone
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
+	for _, s := range fs.spares {
+		s.f.Close() // recorded as spare: the next start removes them
+	}
+	fs.spares = nil
 	for _, n := range fs.nodes {
 		if n.file != nil {
 			n.file.Close()

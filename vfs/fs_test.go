@@ -3,19 +3,22 @@ package vfs
 import (
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/ferry-fs/ferry/cache"
 	"github.com/ferry-fs/ferry/journal"
 )
 
 type rig struct {
-	dir   string
-	store *cache.Store
-	fs    *FS
+	dir    string
+	store  *cache.Store
+	store0 *cache.Store // the closed store, for its paths
+	fs     *FS
 }
 
 func newRig(t *testing.T, dir string) *rig {
@@ -37,7 +40,7 @@ func (r *rig) close() {
 	if r.store != nil {
 		r.fs.Close()
 		r.store.Close()
-		r.store = nil
+		r.store0, r.store = r.store, nil
 	}
 }
 
@@ -225,4 +228,49 @@ func TestConcurrentOps(t *testing.T) {
 	if len(ents) != 8+2 {
 		t.Fatalf("root has %d entries", len(ents))
 	}
+}
+
+func TestSparesOfAnEarlierRunAreRemoved(t *testing.T) {
+	dir := t.TempDir()
+	r := newRig(t, dir)
+	r.writeFile(t, cache.RootID, "f", "x") // the filler has run by now or runs soon
+	var old []uint64
+	for range 100 {
+		r.fs.mu.Lock()
+		for _, s := range r.fs.spares {
+			old = append(old, s.id)
+		}
+		r.fs.mu.Unlock()
+		if len(old) > 0 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if len(old) == 0 {
+		t.Fatal("no spare content files were made")
+	}
+	r.close()
+	for _, id := range old {
+		if _, err := os.Stat(r.store0.ContentPath(id)); err != nil {
+			t.Fatalf("spare %d should still be on disk before the restart: %v", id, err)
+		}
+	}
+	r = newRig(t, dir)
+	for _, id := range old {
+		if _, err := os.Stat(r.store.ContentPath(id)); !os.IsNotExist(err) {
+			t.Fatalf("spare %d of the earlier run survived the restart: %v", id, err)
+		}
+	}
+	if got := r.readFile(t, mustLookup(t, r, "f")); got != "x" {
+		t.Fatalf("f = %q", got)
+	}
+}
+
+func mustLookup(t *testing.T, r *rig, name string) uint64 {
+	t.Helper()
+	a, err := r.fs.Lookup(cache.RootID, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a.Ino
 }

@@ -13,16 +13,19 @@ import (
 // content on disk and a write op, so the remote converges to what the
 // mount shows.
 func (fs *FS) recover() error {
-	var dirty, orphans []uint64
+	var dirty, orphans, spares []uint64
 	err := fs.store.View(func(tx *bolt.Tx) error {
 		c := cache.BucketOf(tx, cache.Meta).Cursor()
-		for _, pfx := range []string{"dirty/", "orphan/"} {
+		for _, pfx := range []string{"dirty/", "orphan/", "spare/"} {
 			for k, _ := c.Seek([]byte(pfx)); k != nil && len(k) == len(pfx)+8 && string(k[:len(pfx)]) == pfx; k, _ = c.Next() {
 				id := cache.KeyValue(k[len(pfx):])
-				if pfx == "dirty/" {
+				switch pfx {
+				case "dirty/":
 					dirty = append(dirty, id)
-				} else {
+				case "orphan/":
 					orphans = append(orphans, id)
+				default:
+					spares = append(spares, id)
 				}
 			}
 		}
@@ -33,6 +36,9 @@ func (fs *FS) recover() error {
 	}
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
+	if err := fs.dropSpares(spares); err != nil {
+		return err
+	}
 	for _, id := range orphans {
 		if err := fs.store.RemoveContent(id); err != nil {
 			return err

@@ -69,7 +69,7 @@ func unmountCmd() *cobra.Command {
 				return fmt.Errorf("%s is not mounted", mp)
 			}
 			if out, ferr := exec.Command("fusermount3", "-u", "-z", abs).CombinedOutput(); ferr != nil {
-				if uerr := syscall.Unmount(abs, syscall.MNT_DETACH); uerr != nil {
+				if uerr := detach(abs); uerr != nil {
 					return fmt.Errorf("unmount %s: %s", mp, strings.TrimSpace(string(out)))
 				}
 			}

@@ -22,29 +22,34 @@ const socketName = "control.sock"
 
 func socketPath(cacheDir string) string { return filepath.Join(cacheDir, socketName) }
 
-// serveControl serves h on the control socket of cacheDir until ctx ends.
-func serveControl(ctx context.Context, cacheDir string, h http.Handler) error {
+// serveControl serves h on the control socket of cacheDir. The returned
+// stop closes the socket and waits a little for requests in progress, so
+// that the answer to `ferry unmount` (whose handler ends the mount) still
+// reaches the client before the process exits.
+func serveControl(cacheDir string, h http.Handler) (stop func(), err error) {
 	path := socketPath(cacheDir)
 	os.Remove(path) // left by a crash; the cache lock says nobody else owns it
 	if len(path) > 107 {
-		return fmt.Errorf("control socket path %s is too long for a unix socket: use a shorter --cache-dir", path)
+		return nil, fmt.Errorf("control socket path %s is too long for a unix socket: use a shorter --cache-dir", path)
 	}
 	l, err := net.Listen("unix", path)
 	if err != nil {
-		return fmt.Errorf("control socket: %w", err)
+		return nil, fmt.Errorf("control socket: %w", err)
 	}
 	if err := os.Chmod(path, 0o600); err != nil {
 		l.Close()
-		return err
+		return nil, err
 	}
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		<-ctx.Done()
-		srv.Close()
-		os.Remove(path)
-	}()
 	go srv.Serve(l)
-	return nil
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if srv.Shutdown(ctx) != nil {
+			srv.Close() // a flush still waiting: its client sees the mount go away
+		}
+		os.Remove(path)
+	}, nil
 }
 
 // client talks to the mount whose cache dir is cacheDir.

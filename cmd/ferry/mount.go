@@ -69,9 +69,17 @@ func newLogger(level string) (*slog.Logger, error) {
 // mountpoint left stale by a crashed ferry.
 func prepareMountpoint(mp string, log *slog.Logger) error {
 	_, err := os.Stat(mp)
+	if err == nil {
+		// The kernel answers stat from its attribute cache for a while after
+		// the FUSE server died; statfs always asks the server.
+		var st syscall.Statfs_t
+		if serr := syscall.Statfs(mp, &st); isStale(serr) {
+			err = &os.PathError{Op: "statfs", Path: mp, Err: serr}
+		}
+	}
 	if isStale(err) {
 		log.Warn("cleaning up a stale mountpoint", "mountpoint", mp)
-		if uerr := syscall.Unmount(mp, syscall.MNT_DETACH); uerr != nil {
+		if uerr := detach(mp); uerr != nil {
 			if out, ferr := exec.Command("fusermount3", "-u", "-z", mp).CombinedOutput(); ferr != nil {
 				return fmt.Errorf("mountpoint %s is stale and cannot be unmounted: %v %s", mp, uerr, strings.TrimSpace(string(out)))
 			}
@@ -174,15 +182,11 @@ func runMount(remoteSpec, mpArg string, o mountOptions) error {
 	}
 	defer up.Close()
 
-	srv, err := gofuse.Mount(fs, mp, gofuse.Options{FsName: root, ReadOnly: o.readOnly, AllowOther: o.allowOther,
-		Timeout: time.Second, Debug: o.debugFuse, Passthrough: o.passthrough})
-	if err != nil {
-		return fmt.Errorf("mount %s: %v", mp, err)
-	}
-	m := &mount{mp: mp, remote: root, cacheDir: cacheDir, srv: srv, up: up, store: store, log: log}
+	// The control socket and the registry entry come first: once the
+	// kernel shows the mount, `ferry status` and `ferry flush` must work.
+	m := &mount{mp: mp, remote: root, cacheDir: cacheDir, up: up, store: store, log: log}
 	stopControl, err := serveControl(cacheDir, m.handler())
 	if err != nil {
-		srv.Unmount()
 		return err
 	}
 	defer stopControl()
@@ -190,6 +194,12 @@ func runMount(remoteSpec, mpArg string, o mountOptions) error {
 		log.Warn("register mount", "err", err)
 	}
 	defer unregister(mp)
+	srv, err := gofuse.Mount(fs, mp, gofuse.Options{FsName: root, ReadOnly: o.readOnly, AllowOther: o.allowOther,
+		Timeout: time.Second, Debug: o.debugFuse, Passthrough: o.passthrough})
+	if err != nil {
+		return fmt.Errorf("mount %s: %v", mp, err)
+	}
+	m.setServer(srv)
 	log.Info("mounted", "remote", root, "mountpoint", mp, "cache", cacheDir)
 
 	sigs := make(chan os.Signal, 2)
@@ -212,17 +222,27 @@ func runMount(remoteSpec, mpArg string, o mountOptions) error {
 // mount is a running mount, as the control socket sees it.
 type mount struct {
 	mp, remote, cacheDir string
-	srv                  *fuse.Server
 	up                   *journal.Uploader
 	store                *cache.Store
 	log                  *slog.Logger
-	unmountOnce          sync.Mutex
+
+	mu  sync.Mutex   // serialises unmounts; guards srv
+	srv *fuse.Server // nil until the kernel has the mount
+}
+
+func (m *mount) setServer(srv *fuse.Server) {
+	m.mu.Lock()
+	m.srv = srv
+	m.mu.Unlock()
 }
 
 // unmount detaches the filesystem; pending ops stay in the journal.
 func (m *mount) unmount() error {
-	m.unmountOnce.Lock()
-	defer m.unmountOnce.Unlock()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.srv == nil {
+		return fmt.Errorf("%s is not mounted yet", m.mp)
+	}
 	if err := m.srv.Unmount(); err != nil {
 		if errors.Is(err, syscall.EBUSY) || strings.Contains(err.Error(), "busy") {
 			return fmt.Errorf("%s is busy: close the files and shells using it", m.mp)
