@@ -29,6 +29,13 @@ type Options struct {
 	// Symlinks: the backend stores Meta.Link and reports it back in
 	// Entry.Link.
 	Symlinks bool
+	// PartSize is the part size of the backend's multipart uploads, if it
+	// has them: the large-file tests put files of a few parts. 0 means
+	// 5 MiB, S3's minimum.
+	PartSize int64
+	// Resumable: the backend implements remote.Resumable (and maybe
+	// remote.UploadCleaner), and the tests of interrupted uploads run.
+	Resumable bool
 }
 
 // Run runs the suite with the default Options: 1024-byte paths and no
@@ -44,6 +51,9 @@ func RunWithOptions(t *testing.T, newRemote func(t *testing.T) remote.Remote, op
 	t.Helper()
 	if opts.MaxKeyLen == 0 {
 		opts.MaxKeyLen = 1024
+	}
+	if opts.PartSize == 0 {
+		opts.PartSize = 5 << 20
 	}
 	tests := []struct {
 		name string
@@ -71,6 +81,15 @@ func RunWithOptions(t *testing.T, newRemote func(t *testing.T) remote.Remote, op
 		{"LongPath", testLongPath},
 		{"RejectedPaths", testRejectedPaths},
 		{"Symlinks", testSymlinks},
+		{"DirMarkers", testDirMarkers},
+		{"OddKeys", testOddKeys},
+		{"LargeFile", testLargeFile},
+	}
+	if opts.Resumable {
+		tests = append(tests, struct {
+			name string
+			fn   func(t *testing.T, r remote.Remote, opts Options)
+		}{"Resumable", testResumable})
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

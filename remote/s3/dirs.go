@@ -1,0 +1,169 @@
+package s3
+
+import (
+	"context"
+	"errors"
+	"maps"
+	"time"
+
+	"github.com/ferry-fs/ferry/remote"
+)
+
+// Mkdir writes the marker "p/" of the directory p, unless it has one, so
+// that p exists even while empty. Parents need no marker: the marker's key
+// implies them. A file at p is remote.ErrPermanent. The root needs nothing.
+func (r *Remote) Mkdir(ctx context.Context, p string) error {
+	const op = "mkdir"
+	if err := r.start(ctx, op, p, true); err != nil || p == "" {
+		return err
+	}
+	if _, err := r.head(ctx, op, r.key(p)); err == nil {
+		return invalid(op, r.key(p), errors.New("a file is in the way"))
+	} else if !errors.Is(err, remote.ErrNotFound) {
+		return err
+	}
+	_, err := r.putObject(ctx, op, r.dirKey(p), nil, userMeta(remote.Meta{}, sIFDIR), remote.Cond{IfNoneMatch: true})
+	if errors.Is(err, remote.ErrPrecondition) {
+		return nil // the marker exists
+	}
+	return err
+}
+
+// Rmdir removes the marker of the directory p if nothing else is below it,
+// leaving a marker for the parent if p was all it held.
+// A missing p is not an error; a p with other keys below it (even keys List
+// skips) is left alone and yields remote.ErrPermanent; so is a file.
+func (r *Remote) Rmdir(ctx context.Context, p string) error {
+	const op = "rmdir"
+	if err := r.start(ctx, op, p, false); err != nil {
+		return err
+	}
+	dk := r.dirKey(p)
+	pg, err := r.listPage(ctx, op, dk, "", 2, nil)
+	if err != nil {
+		return err
+	}
+	for _, o := range pg.objects {
+		if o.key != dk {
+			return invalid(op, dk, errors.New("directory not empty"))
+		}
+	}
+	if len(pg.objects) == 0 {
+		if _, err := r.head(ctx, op, r.key(p)); err == nil {
+			return invalid(op, r.key(p), errors.New("not a directory"))
+		} else if !errors.Is(err, remote.ErrNotFound) {
+			return err
+		}
+		return nil
+	}
+	if _, err := r.keepParent(ctx, op, p); err != nil {
+		return err
+	}
+	return r.deleteKey(ctx, op, dk, "")
+}
+
+// setMetaTries bounds how often SetMeta rereads an object that changed
+// while its metadata was being rewritten.
+const setMetaTries = 3
+
+// SetMeta rewrites the metadata of the file, symlink or directory marker at
+// p with a copy of the object onto itself (MetadataDirective REPLACE),
+// changing the mtime (unless zero) and the mode (unless it has no
+// permission bits) and keeping the rest: hash, owner, content type. The copy
+// is pinned to the version just read, so a concurrent write is never undone.
+// A directory without a marker gets one carrying the metadata. A missing p
+// is remote.ErrNotFound.
+func (r *Remote) SetMeta(ctx context.Context, p string, meta remote.Meta) error {
+	const op = "setmeta"
+	if err := r.start(ctx, op, p, true); err != nil || p == "" {
+		return err
+	}
+	for try := 1; ; try++ {
+		err := r.setMeta(ctx, op, p, meta)
+		if !errors.Is(err, remote.ErrPrecondition) || try == setMetaTries {
+			return err
+		}
+	}
+}
+
+func (r *Remote) setMeta(ctx context.Context, op, p string, meta remote.Meta) error {
+	for _, c := range []struct {
+		key string
+		typ uint32
+	}{{r.key(p), sIFREG}, {r.linkKey(p), sIFLNK}, {r.dirKey(p), sIFDIR}} {
+		o, err := r.head(ctx, op, c.key)
+		if errors.Is(err, remote.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		md := maps.Clone(o.meta)
+		if md == nil {
+			md = map[string]string{}
+		}
+		if !meta.ModTime.IsZero() {
+			md[metaMtime] = formatMtime(meta.ModTime)
+		}
+		if meta.Mode.Perm() != 0 {
+			md[metaMode] = formatMode(meta.Mode, c.typ)
+		}
+		_, err = r.copyObject(ctx, op, c.key, c.key, o, md, o.etag)
+		return err
+	}
+	// A directory without a marker: give it one.
+	if _, ok, err := r.statDir(ctx, op, p); err != nil || !ok {
+		if err == nil {
+			err = notFound(op, r.key(p))
+		}
+		return err
+	}
+	m := remote.Meta{ModTime: meta.ModTime, Mode: meta.Mode}
+	if m.ModTime.IsZero() {
+		m.ModTime = time.Now()
+	}
+	_, err := r.putObject(ctx, op, r.dirKey(p), nil, userMeta(m, sIFDIR), remote.Cond{IfNoneMatch: true})
+	return err // a marker made meanwhile: ErrPrecondition, and SetMeta tries again
+}
+
+// Delete removes the file or symlink at p. A missing p is not an error,
+// with or without cond.IfMatch: a retry of a delete that succeeded must
+// succeed. Directories are not touched (use Rmdir). Like unlink on a
+// filesystem, removing the last entry of a directory leaves the directory:
+// it gets a marker first.
+//
+// S3-compatible servers do not all honour If-Match on DELETE (MinIO ignores
+// it), so with cond.IfMatch the object is first copied to
+// .ferry/trash/<YYYY-MM-DD>/<path> with x-amz-copy-source-if-match, which
+// every server checks: a different version fails with remote.ErrPrecondition
+// and nothing is deleted. The original is then deleted with If-Match, which
+// closes the window between the two requests where the server supports it.
+func (r *Remote) Delete(ctx context.Context, p string, cond remote.Cond) error {
+	const op = "delete"
+	if err := r.start(ctx, op, p, false); err != nil {
+		return err
+	}
+	if cond.IfMatch == "" {
+		if exists, err := r.keepParent(ctx, op, p); err != nil || !exists {
+			return err
+		}
+		if err := r.deleteKey(ctx, op, r.key(p), ""); err != nil {
+			return err
+		}
+		return r.deleteKey(ctx, op, r.linkKey(p), "")
+	}
+	for _, key := range []string{r.key(p), r.linkKey(p)} {
+		err := r.trash(ctx, op, key, cond.IfMatch)
+		if errors.Is(err, remote.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := r.keepParent(ctx, op, p); err != nil {
+			return err
+		}
+		return r.deleteKey(ctx, op, key, cond.IfMatch)
+	}
+	return nil
+}

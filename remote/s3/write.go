@@ -1,0 +1,191 @@
+package s3
+
+import (
+	"bytes"
+	"context"
+	"crypto/md5"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"path"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/ferry-fs/ferry/remote"
+)
+
+// Put stores size bytes from src as the object at p (size < 0: everything
+// up to EOF), with one PutObject below Config.UploadCutoff and a multipart
+// upload from there. Both are atomic: the object appears when the request
+// or the upload completes. A reader that ends early or fails abandons the
+// put (a multipart upload is aborted) and its error is returned wrapped and
+// unclassified. cond becomes If-None-Match: * or If-Match: <etag> on the
+// request that makes the object visible.
+//
+// With meta.Link set, the symlink object p.rclonelink is stored instead,
+// src is not read, and cond applies to that object; IfNoneMatch also
+// requires that no file exists at p. A file put at p removes a symlink at p
+// afterwards and a symlink removes the file, so readers see the old entry
+// or the new one.
+func (r *Remote) Put(ctx context.Context, p string, src io.Reader, size int64, meta remote.Meta, cond remote.Cond) (remote.Entry, error) {
+	const op = "put"
+	if err := r.start(ctx, op, p, false); err != nil {
+		return remote.Entry{}, err
+	}
+	if meta.Link != "" {
+		return r.putLink(ctx, op, p, meta, cond)
+	}
+	key := r.key(p)
+	if meta.Hash != "" {
+		if err := checkHash(meta.Hash); err != nil {
+			return remote.Entry{}, invalid(op, key, err)
+		}
+	}
+	md := userMeta(meta, sIFREG)
+	s := &source{ctx: ctx, r: src}
+	var (
+		etag string
+		n    int64
+		err  error
+	)
+	if size >= 0 && size < r.cfg.UploadCutoff {
+		buf := make([]byte, size)
+		if _, err := io.ReadFull(s, buf); err != nil {
+			return remote.Entry{}, readError(ctx, op, key, size, err)
+		}
+		etag, err = r.putObject(ctx, op, key, buf, md, cond)
+		n = size
+	} else {
+		etag, n, err = r.putParts(ctx, op, key, s, size, md, cond)
+	}
+	if err != nil {
+		return remote.Entry{}, err
+	}
+	if err := r.deleteKey(ctx, op, r.linkKey(p), ""); err != nil {
+		return remote.Entry{}, err
+	}
+	return fileEntry(p, object{size: n, etag: etag, meta: md}), nil
+}
+
+// putLink stores the symlink object of p and removes the file at p.
+func (r *Remote) putLink(ctx context.Context, op, p string, meta remote.Meta, cond remote.Cond) (remote.Entry, error) {
+	key := r.linkKey(p)
+	if key == "" {
+		return remote.Entry{}, invalid(op, r.key(p), fmt.Errorf("name too long for a symlink object (%s suffix)", linkSuffix))
+	}
+	if len(meta.Link) > maxLinkLen || strings.IndexByte(meta.Link, 0) >= 0 {
+		return remote.Entry{}, invalid(op, key, errors.New("symlink target is too long or holds NUL"))
+	}
+	if cond.IfNoneMatch {
+		if _, err := r.head(ctx, op, r.key(p)); err == nil {
+			return remote.Entry{}, precondition(op, r.key(p), "a file exists")
+		} else if !errors.Is(err, remote.ErrNotFound) {
+			return remote.Entry{}, err
+		}
+	}
+	md := userMeta(meta, sIFLNK)
+	etag, err := r.putObject(ctx, op, key, []byte(meta.Link), md, cond)
+	if err != nil {
+		return remote.Entry{}, err
+	}
+	if err := r.deleteKey(ctx, op, r.key(p), ""); err != nil {
+		return remote.Entry{}, err
+	}
+	return linkEntry(p, object{etag: etag, meta: md}, meta.Link), nil
+}
+
+// putObject stores body as key with one request and returns its ETag.
+func (r *Remote) putObject(ctx context.Context, op, key string, body []byte, md map[string]string, cond remote.Cond) (string, error) {
+	in := &s3.PutObjectInput{
+		Bucket: &r.bucket, Key: &key, Metadata: md,
+		Body: bytes.NewReader(body), ContentLength: aws.Int64(int64(len(body))),
+		ContentMD5: contentMD5(body), ContentType: contentType(key),
+	}
+	in.StorageClass, in.ServerSideEncryption, in.SSEKMSKeyId = r.storage(headers{})
+	in.IfMatch, in.IfNoneMatch = condHeaders(cond)
+	out, err := r.client.PutObject(ctx, in)
+	if err != nil {
+		return "", condFail(ctx, op, key, err, cond)
+	}
+	return deref(out.ETag), nil
+}
+
+// condHeaders returns the If-Match and If-None-Match values for cond.
+func condHeaders(cond remote.Cond) (ifMatch, ifNoneMatch *string) {
+	if cond.IfMatch != "" {
+		ifMatch = aws.String(cond.IfMatch)
+	}
+	if cond.IfNoneMatch {
+		ifNoneMatch = aws.String("*")
+	}
+	return ifMatch, ifNoneMatch
+}
+
+// condFail classifies the failure of a conditional write: with If-Match, a
+// missing object (which some servers report as 404) fails the condition.
+func condFail(ctx context.Context, op, key string, err error, cond remote.Cond) error {
+	err = fail(ctx, op, key, err)
+	if cond.IfMatch != "" && errors.Is(err, remote.ErrNotFound) {
+		return precondition(op, key, "does not exist")
+	}
+	return err
+}
+
+// contentType guesses the MIME type of key from its extension, as rclone
+// does, so that objects serve well over HTTP; nil leaves it to the server.
+func contentType(key string) *string {
+	if t := mime.TypeByExtension(path.Ext(key)); t != "" && !strings.HasSuffix(key, "/") {
+		return aws.String(t)
+	}
+	return nil
+}
+
+func contentMD5(b []byte) *string {
+	sum := md5.Sum(b)
+	return aws.String(base64.StdEncoding.EncodeToString(sum[:]))
+}
+
+// deleteKey removes key; a missing key is fine. With ifMatch, a server that
+// supports conditional deletes refuses to remove another version.
+func (r *Remote) deleteKey(ctx context.Context, op, key, ifMatch string) error {
+	if key == "" {
+		return nil
+	}
+	in := &s3.DeleteObjectInput{Bucket: &r.bucket, Key: &key}
+	if ifMatch != "" {
+		in.IfMatch = aws.String(ifMatch)
+	}
+	_, err := r.client.DeleteObject(ctx, in)
+	if err = fail(ctx, op, key, err); errors.Is(err, remote.ErrNotFound) {
+		return nil
+	}
+	return err
+}
+
+// readError reports a source that failed or ended before size bytes.
+func readError(ctx context.Context, op, key string, size int64, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		err = fmt.Errorf("source ended before %d bytes: %w", size, io.ErrUnexpectedEOF)
+	}
+	return fmt.Errorf("%s %q: read source: %w", op, key, err)
+}
+
+// source reads a Put's content and stops when ctx is cancelled.
+type source struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (s *source) Read(b []byte) (int, error) {
+	if err := s.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return s.r.Read(b)
+}
