@@ -34,11 +34,12 @@ const (
 	Journal  Bucket = 3 // seq -> journal op (owned by package journal)
 	Meta     Bucket = 4 // small named values
 	Uploaded Bucket = 5 // node id -> what the uploader last put on the remote
+	Uploads  Bucket = 6 // node id -> progress of an interrupted resumable upload
 )
 
 var bucketNames = map[Bucket][]byte{
 	Nodes: []byte("nodes"), Dirents: []byte("dirents"), Journal: []byte("journal"),
-	Meta: []byte("meta"), Uploaded: []byte("uploaded"),
+	Meta: []byte("meta"), Uploaded: []byte("uploaded"), Uploads: []byte("uploads"),
 }
 
 // ErrLocked means another process holds the cache directory.

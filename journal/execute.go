@@ -47,7 +47,7 @@ func (u *Uploader) execute(ctx context.Context, a *action) (note, hash string, e
 	r := u.remote
 	switch a.kind {
 	case actPut:
-		return u.put(ctx, a.node, a.path)
+		return u.put(ctx, a, a.path)
 	case actMkdir:
 		if err := r.Mkdir(ctx, a.path); err != nil {
 			return "", "", err
@@ -72,14 +72,13 @@ func (u *Uploader) execute(ctx context.Context, a *action) (note, hash string, e
 				}
 				return "source missing on remote: mkdir " + a.to, "", u.setMeta(ctx, a.node, a.to)
 			}
-			return u.put(ctx, a.node, a.to)
+			return u.put(ctx, &action{node: a.node}, a.to)
 		}
 		if err != nil {
 			return "", "", err
 		}
 		if up, ok := u.loadUploaded(a.node); ok && up.Path == a.path {
-			up.Path = a.to
-			u.saveUploaded(a.node, &up)
+			u.refreshVersion(ctx, a.node, a.to, up.Hash)
 		}
 		return "renamed on remote", "", nil
 	case actDelete:
@@ -107,7 +106,11 @@ func (u *Uploader) setMeta(ctx context.Context, id uint64, path string) error {
 
 // put uploads node id's current content to path, unless the remote already
 // has exactly that content there, in which case only metadata is updated.
-func (u *Uploader) put(ctx context.Context, id uint64, path string) (note, hash string, err error) {
+// The write is conditional on what the uploader last saw at path: the
+// version it uploaded there, or nothing for a new file; a mismatch means
+// someone else changed the remote and returns remote.ErrPrecondition.
+func (u *Uploader) put(ctx context.Context, a *action, path string) (note, hash string, err error) {
+	id := a.node
 	c, err := u.src.OpenContent(id)
 	if errors.Is(err, ErrGone) {
 		return "node gone before upload: nothing to do", "", nil
@@ -119,14 +122,16 @@ func (u *Uploader) put(ctx context.Context, id uint64, path string) (note, hash 
 	if c.Changed() {
 		return "", "", errModified // still being written: upload once it settles
 	}
+	up, known := u.loadUploaded(id)
 	if c.Meta.Link == "" {
 		if hash, err = hashContent(c); err != nil {
 			return "", "", err
 		}
 		c.Meta.Hash = hash
-		if up, ok := u.loadUploaded(id); ok && up.Path == path && up.Hash == hash {
+		if known && up.Path == path && up.Hash == hash {
 			err := u.remote.SetMeta(ctx, path, c.Meta)
 			if err == nil {
+				u.refreshVersion(ctx, id, path, hash)
 				return "content unchanged: metadata only", hash, nil
 			}
 			if !errors.Is(err, remote.ErrNotFound) {
@@ -134,8 +139,20 @@ func (u *Uploader) put(ctx context.Context, id uint64, path string) (note, hash 
 			}
 		}
 	}
-	var body io.Reader = &snapshotReader{r: io.NewSectionReader(c.R, 0, c.Size), c: c}
-	e, err := u.remote.Put(ctx, path, body, c.Size, c.Meta, remote.Cond{})
+	var cond remote.Cond
+	switch {
+	case known && up.Path == path && up.Version != "":
+		cond.IfMatch = up.Version
+	case a.created && !a.replaces && !known:
+		cond.IfNoneMatch = true
+	}
+	body := &snapshotReaderAt{r: c.R, c: c}
+	var e remote.Entry
+	if rr, ok := u.remote.(remote.Resumable); ok {
+		e, err = u.putResumable(ctx, rr, id, path, hash, body, c, cond)
+	} else {
+		e, err = u.remote.Put(ctx, path, io.NewSectionReader(body, 0, c.Size), c.Size, c.Meta, cond)
+	}
 	if err != nil {
 		return "", "", err
 	}
@@ -147,4 +164,82 @@ func (u *Uploader) put(ctx context.Context, id uint64, path string) (note, hash 
 	u.mu.Unlock()
 	u.saveUploaded(id, &uploaded{Path: path, Hash: hash, Version: e.Version})
 	return "uploaded", hash, nil
+}
+
+// inProgress is a resumable upload kept across restarts.
+type inProgress struct {
+	Path  string             `json:"path"`
+	Hash  string             `json:"hash"` // the content being uploaded
+	State remote.UploadState `json:"state"`
+}
+
+// putResumable uploads in parts, persisting progress in the journal so that
+// a crash or an outage resumes from the last completed part. Progress made
+// for other content (the file changed since) is aborted.
+func (u *Uploader) putResumable(ctx context.Context, rr remote.Resumable, id uint64, path, hash string,
+	body io.ReaderAt, c *Content, cond remote.Cond) (remote.Entry, error) {
+	var st *remote.UploadState
+	if prev, ok := u.loadInProgress(id); ok {
+		if prev.Path == path && prev.Hash == hash {
+			st = &prev.State
+		} else if err := rr.AbortUpload(ctx, prev.Path, prev.State.UploadID); err != nil {
+			return remote.Entry{}, err
+		}
+	}
+	save := func(s remote.UploadState) error {
+		b := new(cache.Batch)
+		v, _ := json.Marshal(inProgress{Path: path, Hash: hash, State: s})
+		b.Put(cache.Uploads, cache.Key(id), v)
+		return u.store.Commit(b)
+	}
+	e, err := rr.PutResumable(ctx, path, body, c.Size, c.Meta, cond, st, save)
+	if err == nil || remote.IsPermanent(err) || errors.Is(err, errModified) {
+		if err != nil {
+			if prev, ok := u.loadInProgress(id); ok {
+				rr.AbortUpload(context.WithoutCancel(ctx), prev.Path, prev.State.UploadID)
+			}
+		}
+		b := new(cache.Batch)
+		b.Delete(cache.Uploads, cache.Key(id))
+		u.commit(b)
+	}
+	return e, err
+}
+
+func (u *Uploader) loadInProgress(id uint64) (inProgress, bool) {
+	var p inProgress
+	found := false
+	u.store.Fold()
+	u.store.View(func(tx *bolt.Tx) error {
+		if v := cache.BucketOf(tx, cache.Uploads).Get(cache.Key(id)); v != nil {
+			found = json.Unmarshal(v, &p) == nil
+		}
+		return nil
+	})
+	return p, found
+}
+
+// refreshVersion records the version now at path: metadata updates and
+// renames give some backends a new one.
+func (u *Uploader) refreshVersion(ctx context.Context, id uint64, path, hash string) {
+	e, err := u.remote.Stat(ctx, path)
+	if err != nil {
+		return // the next conditional write finds out
+	}
+	u.saveUploaded(id, &uploaded{Path: path, Hash: hash, Version: e.Version})
+}
+
+// snapshotReaderAt reads c and fails once c has changed, so a torn read is
+// never committed by the remote.
+type snapshotReaderAt struct {
+	r io.ReaderAt
+	c *Content
+}
+
+func (s *snapshotReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	n, err := s.r.ReadAt(p, off)
+	if s.c.Changed() {
+		return n, errModified
+	}
+	return n, err
 }

@@ -40,6 +40,9 @@ const (
 	Pending State = "pending"
 	Done    State = "done"
 	Failed  State = "failed"
+	// Conflict: the remote changed since the uploader last saw it. The
+	// remote was not overwritten and the local data is kept.
+	Conflict State = "conflict"
 )
 
 // Op is one journal entry. Its JSON form is what `ferry journal --json` prints.

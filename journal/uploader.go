@@ -97,7 +97,7 @@ func NewUploader(store *cache.Store, j *Journal, r remote.Remote, src Source, cf
 				pending = append(pending, op)
 			case Done:
 				u.doneSeqs = append(u.doneSeqs, op.Seq)
-			case Failed:
+			case Failed, Conflict:
 				u.failed++
 			}
 			return nil
@@ -284,6 +284,9 @@ func (u *Uploader) finish(ops []*Op, note, hash string, err error) {
 		u.stats.PendingBytes -= op.Size
 		if err != nil {
 			op.State, op.Error = Failed, err.Error()
+			if errors.Is(err, remote.ErrPrecondition) {
+				op.State = Conflict
+			}
 			op.Attempts++
 			u.failed++
 		} else {
@@ -350,7 +353,12 @@ func (u *Uploader) Flush(ctx context.Context) ([]*Op, error) {
 		}
 	}
 	u.store.Fold()
-	return List(u.store, Filter{State: Failed})
+	failed, err := List(u.store, Filter{State: Failed})
+	if err != nil {
+		return nil, err
+	}
+	conflicts, err := List(u.store, Filter{State: Conflict})
+	return append(failed, conflicts...), err
 }
 
 func (u *Uploader) pendingUpTo(seq uint64) bool {
@@ -400,19 +408,4 @@ func hashContent(c *Content) (string, error) {
 		return "", err
 	}
 	return fmt.Sprintf("%x", h.Sum(nil)), nil
-}
-
-// snapshotReader reads c and fails at the end if c changed meanwhile, so a
-// torn read is never committed by the remote.
-type snapshotReader struct {
-	r *io.SectionReader
-	c *Content
-}
-
-func (s *snapshotReader) Read(p []byte) (int, error) {
-	n, err := s.r.Read(p)
-	if err == io.EOF && s.c.Changed() {
-		return n, errModified
-	}
-	return n, err
 }

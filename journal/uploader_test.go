@@ -245,3 +245,51 @@ func TestUploaderWriteBackDelay(t *testing.T) {
 		t.Fatalf("w = %q", got)
 	}
 }
+
+func TestUploaderNeverOverwritesAConcurrentRemoteChange(t *testing.T) {
+	r := newRig(t)
+	r.start(t)
+	r.src.set(1, "mine v1")
+	r.record(t, &Op{Kind: Create, Node: 1, Path: "a"})
+	r.flush(t)
+	// Someone else changes the remote file, then we change ours.
+	if err := os.WriteFile(filepath.Join(r.root, "a"), []byte("theirs"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r.src.set(1, "mine v2")
+	r.record(t, &Op{Kind: Write, Node: 1, Path: "a"})
+	failed := r.flush(t)
+	if len(failed) != 1 || failed[0].State != Conflict {
+		t.Fatalf("want one conflict, got %+v", failed)
+	}
+	if got := readRemote(t, r.root, "a"); got != "theirs" {
+		t.Fatalf("remote overwritten: %q", got)
+	}
+
+	// A new file whose name someone else took on the remote meanwhile.
+	os.WriteFile(filepath.Join(r.root, "b"), []byte("theirs too"), 0o644)
+	r.src.set(2, "mine")
+	r.record(t, &Op{Kind: Create, Node: 2, Path: "b"})
+	failed = r.flush(t)
+	if len(failed) != 2 || readRemote(t, r.root, "b") != "theirs too" {
+		t.Fatalf("new file over a remote one: failed=%+v remote=%q", failed, readRemote(t, r.root, "b"))
+	}
+}
+
+func TestUploaderMetadataOnlyKeepsVersionCurrent(t *testing.T) {
+	r := newRig(t)
+	r.start(t)
+	r.src.set(1, "same")
+	r.record(t, &Op{Kind: Create, Node: 1, Path: "a"})
+	r.flush(t)
+	r.record(t, &Op{Kind: Setattr, Node: 1, Path: "a"}) // metadata only: a new version on the local backend
+	r.flush(t)
+	r.src.set(1, "changed")
+	r.record(t, &Op{Kind: Write, Node: 1, Path: "a"})
+	if failed := r.flush(t); len(failed) != 0 {
+		t.Fatalf("our own metadata update looked like a conflict: %+v", failed)
+	}
+	if got := readRemote(t, r.root, "a"); got != "changed" {
+		t.Fatalf("a = %q", got)
+	}
+}

@@ -183,9 +183,9 @@ func journalCmd() *cobra.Command {
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			switch state {
-			case "pending", "failed", "done", "all":
+			case "pending", "failed", "conflict", "done", "all":
 			default:
-				return fmt.Errorf("--state %q: use pending, failed, done or all", state)
+				return fmt.Errorf("--state %q: use pending, failed, conflict, done or all", state)
 			}
 			if limit < 0 {
 				return fmt.Errorf("--limit must not be negative")
@@ -219,7 +219,7 @@ func journalCmd() *cobra.Command {
 	}
 	f := c.Flags()
 	f.StringVar(&cacheDir, "cache-dir", "", "read the journal of this cache dir (mounted or not)")
-	f.StringVar(&state, "state", "all", "pending, failed, done or all")
+	f.StringVar(&state, "state", "all", "pending, failed, conflict, done or all")
 	f.BoolVar(&asJSON, "json", false, "print one JSON object per line")
 	f.IntVar(&limit, "limit", 0, "show only the newest N ops (0: all)")
 	return c
