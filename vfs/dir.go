@@ -44,7 +44,7 @@ func (fs *FS) prepareNew(parentID uint64, name string, kind cache.Kind, mode uin
 	if p.unlinked {
 		return nil, nil, "", syscall.ENOENT
 	}
-	path, err := fs.checkName(p, name)
+	path, err := fs.checkName(p, name, kind)
 	if err != nil {
 		return nil, nil, "", err
 	}
@@ -232,7 +232,7 @@ func (fs *FS) Rename(oldParent uint64, oldName string, newParent uint64, newName
 	if err != nil {
 		return err
 	}
-	newPath, err := fs.checkName(np, newName)
+	newPath, err := fs.checkName(np, newName, n.Kind)
 	if err != nil {
 		return err
 	}

@@ -288,18 +288,24 @@ func (fs *FS) Write(fh uint64, data []byte, off int64) (int, error) {
 
 // recordWrite journals the content changes of n since the last record.
 // Callers hold mu.
-func (fs *FS) recordWrite(n *node) error {
+// writersAfter is how many handles that may write stay open: while any
+// does, writes can still come (unseen, with passthrough), so the content
+// stays dirty and the crash-recovery mark stays.
+func (fs *FS) recordWrite(n *node, writersAfter int) error {
 	fs.syncFromContent(n)
 	if !n.dirty || n.unlinked {
 		return nil
 	}
+	keep := writersAfter > 0
 	b := new(cache.Batch)
 	b.PutNode(&n.Node)
-	b.Delete(cache.Meta, dirtyKey(n.ID))
+	if !keep {
+		b.Delete(cache.Meta, dirtyKey(n.ID))
+	}
 	if err := fs.commit(b, fs.newOp(journal.Write, &n.Node, fs.path(n), "")); err != nil {
 		return err
 	}
-	n.dirty = false
+	n.dirty = keep
 	return nil
 }
 
@@ -312,7 +318,7 @@ func (fs *FS) Flush(fh uint64) error {
 	if err != nil {
 		return err
 	}
-	return fs.recordWrite(h.node)
+	return fs.recordWrite(h.node, h.node.writers)
 }
 
 // Fsync returns once fh's content and its journal entry are on disk.
@@ -323,7 +329,7 @@ func (fs *FS) Fsync(fh uint64) error {
 		fs.mu.Unlock()
 		return err
 	}
-	err = fs.recordWrite(h.node)
+	err = fs.recordWrite(h.node, h.node.writers)
 	f := h.node.file
 	fs.mu.Unlock()
 	if err != nil {
@@ -345,7 +351,11 @@ func (fs *FS) Release(fh uint64) {
 	}
 	delete(fs.handles, fh)
 	n := h.node
-	if err := fs.recordWrite(n); err != nil {
+	after := n.writers
+	if h.write {
+		after--
+	}
+	if err := fs.recordWrite(n, after); err != nil {
 		fs.log.Error("journal write at close", "path", fs.path(n), "err", err)
 	}
 	if h.write {

@@ -50,9 +50,12 @@ type Config struct {
 	Journal *journal.Journal
 	Log     *slog.Logger
 	// MaxPathLen is the longest path the remote can store, in bytes; creating
-	// a longer one fails with ENAMETOOLONG. 0: no limit.
-	MaxPathLen int
-	ReadOnly   bool
+	// a longer one fails with ENAMETOOLONG. 0: no limit. DirOverhead and
+	// LinkOverhead are what the remote adds to the path of a directory
+	// ("dir/" markers) or a symlink (".rclonelink" objects).
+	MaxPathLen                int
+	DirOverhead, LinkOverhead int
+	ReadOnly                  bool
 	// UID and GID own the root directory when the cache is new.
 	UID, GID uint32
 }
@@ -202,8 +205,9 @@ func joinPath(dir, name string) string {
 	return dir + "/" + name
 }
 
-// checkName validates a new entry name in parent and returns its path.
-func (fs *FS) checkName(parent *node, name string) (string, error) {
+// checkName validates a new entry name in parent for a node of kind and
+// returns its path.
+func (fs *FS) checkName(parent *node, name string, kind cache.Kind) (string, error) {
 	if len(name) > NameMax {
 		return "", syscall.ENAMETOOLONG
 	}
@@ -211,7 +215,14 @@ func (fs *FS) checkName(parent *node, name string) (string, error) {
 		return "", syscall.EINVAL
 	}
 	p := joinPath(fs.path(parent), name)
-	if fs.cfg.MaxPathLen > 0 && len(p) > fs.cfg.MaxPathLen {
+	limit := fs.cfg.MaxPathLen
+	switch kind {
+	case cache.Dir:
+		limit -= fs.cfg.DirOverhead
+	case cache.Symlink:
+		limit -= fs.cfg.LinkOverhead
+	}
+	if fs.cfg.MaxPathLen > 0 && len(p) > limit {
 		return "", syscall.ENAMETOOLONG
 	}
 	return p, nil

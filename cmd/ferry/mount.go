@@ -17,7 +17,6 @@ import (
 
 	"github.com/ferry-fs/ferry/cache"
 	"github.com/ferry-fs/ferry/journal"
-	"github.com/ferry-fs/ferry/remote/local"
 	"github.com/ferry-fs/ferry/vfs"
 	"github.com/ferry-fs/ferry/vfs/gofuse"
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -33,15 +32,19 @@ type mountOptions struct {
 	allowOther  bool
 	debugFuse   bool
 	passthrough bool
+	s3          s3Options
+	// s3PathStyleSet: --s3-path-style was given, overriding the default.
+	s3PathStyleSet bool
 }
 
 func mountCmd() *cobra.Command {
 	var o mountOptions
 	c := &cobra.Command{
 		Use:   "mount REMOTE MOUNTPOINT",
-		Short: "Mount REMOTE (a folder path or file:// URL) at MOUNTPOINT, in the foreground",
+		Short: "Mount REMOTE (a folder path, file:// URL or s3://BUCKET[/PREFIX]) at MOUNTPOINT, in the foreground",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			o.s3PathStyleSet = cmd.Flags().Changed("s3-path-style")
 			return runMount(args[0], args[1], o)
 		},
 	}
@@ -54,6 +57,7 @@ func mountCmd() *cobra.Command {
 	f.BoolVar(&o.allowOther, "allow-other", false, "let other users access the mount")
 	f.BoolVar(&o.debugFuse, "debug-fuse", false, "log every FUSE request")
 	f.BoolVar(&o.passthrough, "passthrough", true, "let the kernel read and write cached files directly (Linux 6.9+, as root)")
+	o.s3.register(c)
 	return c
 }
 
@@ -124,7 +128,8 @@ func runMount(remoteSpec, mpArg string, o mountOptions) error {
 	if o.writeBack < 0 {
 		return fmt.Errorf("--write-back must not be negative")
 	}
-	root, err := localRemotePath(remoteSpec)
+	ctx := context.Background()
+	t, err := openRemote(ctx, remoteSpec, o.s3, o.s3PathStyleSet, log)
 	if err != nil {
 		return err
 	}
@@ -138,15 +143,16 @@ func runMount(remoteSpec, mpArg string, o mountOptions) error {
 	if mp, err = absPath(mp); err != nil {
 		return err
 	}
-	if within(root, mp) {
+	root := t.localRoot
+	if root != "" && within(root, mp) {
 		return fmt.Errorf("remote %s is inside the mountpoint %s", root, mp)
 	}
-	if within(mp, root) {
+	if root != "" && within(mp, root) {
 		return fmt.Errorf("mountpoint %s is inside the remote %s", mp, root)
 	}
 	cacheDir := o.cacheDir
 	if cacheDir == "" {
-		if cacheDir, err = defaultCacheDir(root, mp); err != nil {
+		if cacheDir, err = defaultCacheDir(t.name, mp); err != nil {
 			return err
 		}
 	}
@@ -156,8 +162,15 @@ func runMount(remoteSpec, mpArg string, o mountOptions) error {
 	if within(cacheDir, mp) {
 		return fmt.Errorf("cache dir %s is inside the mountpoint %s", cacheDir, mp)
 	}
-	if within(cacheDir, root) {
+	if root != "" && within(cacheDir, root) {
 		return fmt.Errorf("cache dir %s is inside the remote %s", cacheDir, root)
+	}
+	_, statErr := os.Stat(filepath.Join(cacheDir, "meta.db"))
+	if t.offline != nil {
+		if statErr != nil {
+			return t.offline // nothing cached to work from
+		}
+		log.Warn("remote unreachable: working from the cache, uploads wait", "err", t.offline)
 	}
 
 	store, err := cache.Open(cacheDir, log)
@@ -165,13 +178,10 @@ func runMount(remoteSpec, mpArg string, o mountOptions) error {
 		return err
 	}
 	defer store.Close()
-	rem, err := local.New(root)
-	if err != nil {
-		return err
-	}
+	rem := t.rem
 	j := journal.Open(store)
 	fs, err := vfs.New(vfs.Config{Store: store, Journal: j, Log: log, ReadOnly: o.readOnly,
-		MaxPathLen: 4095 - len(root) - 1, UID: uint32(os.Getuid()), GID: uint32(os.Getgid())})
+		MaxPathLen: t.maxPath, DirOverhead: t.dirOver, LinkOverhead: t.linkOver, UID: uint32(os.Getuid()), GID: uint32(os.Getgid())})
 	if err != nil {
 		return err
 	}
@@ -184,23 +194,23 @@ func runMount(remoteSpec, mpArg string, o mountOptions) error {
 
 	// The control socket and the registry entry come first: once the
 	// kernel shows the mount, `ferry status` and `ferry flush` must work.
-	m := &mount{mp: mp, remote: root, cacheDir: cacheDir, up: up, store: store, log: log}
+	m := &mount{mp: mp, remote: t.name, cacheDir: cacheDir, up: up, store: store, log: log}
 	stopControl, err := serveControl(cacheDir, m.handler())
 	if err != nil {
 		return err
 	}
 	defer stopControl()
-	if err := register(registryEntry{Mountpoint: mp, CacheDir: cacheDir, Remote: root, PID: os.Getpid()}); err != nil {
+	if err := register(registryEntry{Mountpoint: mp, CacheDir: cacheDir, Remote: t.name, PID: os.Getpid()}); err != nil {
 		log.Warn("register mount", "err", err)
 	}
 	defer unregister(mp)
-	srv, err := gofuse.Mount(fs, mp, gofuse.Options{FsName: root, ReadOnly: o.readOnly, AllowOther: o.allowOther,
+	srv, err := gofuse.Mount(fs, mp, gofuse.Options{FsName: t.name, ReadOnly: o.readOnly, AllowOther: o.allowOther,
 		Timeout: time.Second, Debug: o.debugFuse, Passthrough: o.passthrough})
 	if err != nil {
 		return fmt.Errorf("mount %s: %v", mp, err)
 	}
 	m.setServer(srv)
-	log.Info("mounted", "remote", root, "mountpoint", mp, "cache", cacheDir)
+	log.Info("mounted", "remote", t.name, "mountpoint", mp, "cache", cacheDir)
 
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)

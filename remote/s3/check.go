@@ -17,6 +17,16 @@ import (
 // turns a failure into one line a user can act on. When the server says
 // the bucket lives in another region, it returns that region with the
 // error, for New to try again there.
+// ErrUnreachable marks a failed bucket check that says nothing about the
+// bucket: the endpoint did not answer. New returns a usable Remote with it,
+// for a mount that can start offline from its cache.
+var ErrUnreachable = errors.New("endpoint unreachable")
+
+// unreachable is an error that is ErrUnreachable but reads as its cause.
+type unreachable struct{ error }
+
+func (unreachable) Is(target error) bool { return target == ErrUnreachable }
+
 func (r *Remote) checkBucket(ctx context.Context, awsCfg aws.Config) (string, error) {
 	where := endpointName(r.cfg, awsCfg)
 	cctx, cancel := context.WithTimeout(ctx, r.cfg.checkTimeout)
@@ -55,9 +65,9 @@ func (r *Remote) checkBucket(ctx context.Context, awsCfg aws.Config) (string, er
 		return "", fmt.Errorf("s3: access to bucket %q at %s denied (%s): check the credentials and the bucket policy",
 			r.bucket, where, describe(lerr))
 	case errors.Is(err, context.DeadlineExceeded):
-		return "", fmt.Errorf("s3: no answer from %s within %v (bucket %q)", where, r.cfg.checkTimeout, r.bucket)
-	case status == 0:
-		return "", fmt.Errorf("s3: cannot reach %s (bucket %q): %s", where, r.bucket, describe(err))
+		return "", unreachable{fmt.Errorf("s3: no answer from %s within %v (bucket %q)", where, r.cfg.checkTimeout, r.bucket)}
+	case status == 0 || status >= 500:
+		return "", unreachable{fmt.Errorf("s3: cannot reach %s (bucket %q): %s", where, r.bucket, describe(err))}
 	}
 	return "", fmt.Errorf("s3: bucket %q at %s: %s", r.bucket, where, describe(err))
 }

@@ -115,7 +115,9 @@ type Remote struct {
 
 // New connects to the bucket and checks that it exists and is accessible,
 // within a bounded time. Its errors are one line naming the cause: a missing
-// bucket, refused credentials, an endpoint that cannot be reached.
+// bucket, refused credentials, an endpoint that cannot be reached. For the
+// last (ErrUnreachable) it also returns the Remote, usable once the
+// endpoint answers.
 func New(ctx context.Context, cfg Config) (*Remote, error) {
 	if err := cfg.fill(); err != nil {
 		return nil, fmt.Errorf("s3: %w", err)
@@ -149,6 +151,9 @@ func New(ctx context.Context, cfg Config) (*Remote, error) {
 		awsCfg.Region = region
 		r.client = newClient(awsCfg, cfg)
 		_, err = r.checkBucket(ctx, awsCfg)
+	}
+	if errors.Is(err, ErrUnreachable) {
+		return r, err
 	}
 	if err != nil {
 		return nil, err
