@@ -35,6 +35,8 @@ type Node struct {
 	Ctime  int64             `json:"ct"`
 	Link   string            `json:"l,omitempty"`
 	Xattrs map[string][]byte `json:"x,omitempty"`
+	// Absent: the content is on the remote only, fetched at first open.
+	Absent bool `json:"ab,omitempty"`
 }
 
 // PutNode adds n to the batch.

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"os"
 
 	"github.com/ferry-fs/ferry/cache"
 	"github.com/ferry-fs/ferry/remote"
@@ -19,18 +21,33 @@ type uploaded struct {
 }
 
 func (u *Uploader) loadUploaded(id uint64) (uploaded, bool) {
-	var up uploaded
+	u.mu.Lock()
+	up, cached := u.known[id]
+	u.mu.Unlock()
+	if cached {
+		if up == nil {
+			return uploaded{}, false
+		}
+		return *up, true
+	}
+	var v uploaded
 	found := false
 	u.store.View(func(tx *bolt.Tx) error {
-		if v := cache.BucketOf(tx, cache.Uploaded).Get(cache.Key(id)); v != nil {
-			found = json.Unmarshal(v, &up) == nil
+		if b := cache.BucketOf(tx, cache.Uploaded).Get(cache.Key(id)); b != nil {
+			found = json.Unmarshal(b, &v) == nil
 		}
 		return nil
 	})
-	return up, found
+	return v, found
 }
 
+// saveUploaded records (up nil: forgets) what the remote has for id. The
+// record is also kept in memory: the database only sees it once the log is
+// folded.
 func (u *Uploader) saveUploaded(id uint64, up *uploaded) {
+	u.mu.Lock()
+	u.known[id] = up
+	u.mu.Unlock()
 	b := new(cache.Batch)
 	if up == nil {
 		b.Delete(cache.Uploaded, cache.Key(id))
@@ -123,6 +140,22 @@ func (u *Uploader) put(ctx context.Context, a *action, path string) (note, hash 
 		return "", "", errModified // still being written: upload once it settles
 	}
 	up, known := u.loadUploaded(id)
+	if c.Absent {
+		// Only metadata changed; the content is the remote's own copy.
+		if !known {
+			return "content not cached: nothing to upload", "", nil
+		}
+		if up.Path != path {
+			if err := u.remote.Rename(ctx, up.Path, path); err != nil && !errors.Is(err, remote.ErrNotFound) {
+				return "", "", err
+			}
+		}
+		if err := u.remote.SetMeta(ctx, path, c.Meta); err != nil {
+			return "", "", err
+		}
+		u.refreshVersion(ctx, id, path, up.Hash)
+		return "content not cached: metadata only", up.Hash, nil
+	}
 	if c.Meta.Link == "" {
 		if hash, err = hashContent(c); err != nil {
 			return "", "", err
@@ -187,10 +220,7 @@ func (u *Uploader) putResumable(ctx context.Context, rr remote.Resumable, id uin
 		}
 	}
 	save := func(s remote.UploadState) error {
-		b := new(cache.Batch)
-		v, _ := json.Marshal(inProgress{Path: path, Hash: hash, State: s})
-		b.Put(cache.Uploads, cache.Key(id), v)
-		return u.store.Commit(b)
+		return u.saveInProgress(id, &inProgress{Path: path, Hash: hash, State: s})
 	}
 	e, err := rr.PutResumable(ctx, path, body, c.Size, c.Meta, cond, st, save)
 	if err == nil || remote.IsPermanent(err) || errors.Is(err, errModified) {
@@ -199,24 +229,47 @@ func (u *Uploader) putResumable(ctx context.Context, rr remote.Resumable, id uin
 				rr.AbortUpload(context.WithoutCancel(ctx), prev.Path, prev.State.UploadID)
 			}
 		}
-		b := new(cache.Batch)
-		b.Delete(cache.Uploads, cache.Key(id))
-		u.commit(b)
+		if err := u.saveInProgress(id, nil); err != nil {
+			u.log.Error("record upload progress", "err", err)
+		}
 	}
 	return e, err
 }
 
 func (u *Uploader) loadInProgress(id uint64) (inProgress, bool) {
-	var p inProgress
+	u.mu.Lock()
+	p, cached := u.progress[id]
+	u.mu.Unlock()
+	if cached {
+		if p == nil {
+			return inProgress{}, false
+		}
+		return *p, true
+	}
+	var v inProgress
 	found := false
-	u.store.Fold()
 	u.store.View(func(tx *bolt.Tx) error {
-		if v := cache.BucketOf(tx, cache.Uploads).Get(cache.Key(id)); v != nil {
-			found = json.Unmarshal(v, &p) == nil
+		if b := cache.BucketOf(tx, cache.Uploads).Get(cache.Key(id)); b != nil {
+			found = json.Unmarshal(b, &v) == nil
 		}
 		return nil
 	})
-	return p, found
+	return v, found
+}
+
+// saveInProgress records (p nil: forgets) the progress of id's upload.
+func (u *Uploader) saveInProgress(id uint64, p *inProgress) error {
+	u.mu.Lock()
+	u.progress[id] = p
+	u.mu.Unlock()
+	b := new(cache.Batch)
+	if p == nil {
+		b.Delete(cache.Uploads, cache.Key(id))
+	} else {
+		v, _ := json.Marshal(p)
+		b.Put(cache.Uploads, cache.Key(id), v)
+	}
+	return u.store.Commit(b)
 }
 
 // refreshVersion records the version now at path: metadata updates and
@@ -242,4 +295,27 @@ func (s *snapshotReaderAt) ReadAt(p []byte, off int64) (int, error) {
 		return n, errModified
 	}
 	return n, err
+}
+
+// Adopt records that node id's content is the remote file e, as found by
+// an import: later uploads of it are conditional on that version.
+func (u *Uploader) Adopt(id uint64, e remote.Entry) {
+	u.saveUploaded(id, &uploaded{Path: e.Path, Hash: e.Hash, Version: e.Version})
+}
+
+// Fetch downloads the remote copy of node id into dst, from where the
+// uploader last saw it. A version that changed since is still fetched: it
+// is the newest the remote has.
+func (u *Uploader) Fetch(ctx context.Context, id uint64, dst *os.File) error {
+	up, ok := u.loadUploaded(id)
+	if !ok {
+		return fmt.Errorf("node %d: %w", id, remote.ErrNotFound)
+	}
+	rc, err := u.remote.Get(ctx, up.Path, 0, -1)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	_, err = io.Copy(dst, rc)
+	return err
 }

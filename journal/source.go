@@ -24,6 +24,8 @@ type Content struct {
 	R    io.ReaderAt
 	Size int64
 	Meta remote.Meta
+	// Absent: the content is not cached, only on the remote (R is empty).
+	Absent bool
 	// Changed reports whether the file was modified since OpenContent.
 	Changed func() bool
 	Close   func() error

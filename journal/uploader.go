@@ -51,7 +51,9 @@ type Uploader struct {
 	// mu guards everything below.
 	mu       sync.Mutex
 	plan     *planner
-	running  map[*action]bool // actions under way
+	known    map[uint64]*uploaded   // uploaded records written this run
+	progress map[uint64]*inProgress // resumable uploads written this run
+	running  map[*action]bool       // actions under way
 	failed   int
 	doneSeqs []uint64 // done ops kept for history, oldest first
 	flushSeq uint64   // ops up to here skip the write-back delay
@@ -80,7 +82,8 @@ func NewUploader(store *cache.Store, j *Journal, r remote.Remote, src Source, cf
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	u := &Uploader{store: store, j: j, remote: r, src: src, cfg: cfg, log: cfg.Log,
-		plan: newPlanner(), running: map[*action]bool{}, wake: make(chan struct{}, 1), ctx: ctx, cancel: cancel}
+		plan: newPlanner(), running: map[*action]bool{}, known: map[uint64]*uploaded{}, progress: map[uint64]*inProgress{},
+		wake: make(chan struct{}, 1), ctx: ctx, cancel: cancel}
 	if err := store.Fold(); err != nil {
 		cancel()
 		return nil, err

@@ -70,6 +70,11 @@ func (fs *FS) Create(parent uint64, name string, flags, mode uint32, c Caller) (
 
 // Open opens node id. O_TRUNC truncates.
 func (fs *FS) Open(id uint64, flags uint32) (uint64, error) {
+	if flags&syscall.O_TRUNC == 0 {
+		if err := fs.ensureContent(id); err != nil {
+			return 0, err
+		}
+	}
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	n, err := fs.get(id)
@@ -102,7 +107,8 @@ func (fs *FS) Open(id uint64, flags uint32) (uint64, error) {
 			return 0, err
 		}
 	}
-	if flags&syscall.O_TRUNC != 0 && n.Size > 0 {
+	if flags&syscall.O_TRUNC != 0 && (n.Size > 0 || n.Absent) {
+		n.Absent = false // nothing of the remote copy is needed
 		if err := fs.truncate(n, 0); err != nil {
 			fs.closeIfUnused(n)
 			return 0, err
@@ -377,6 +383,11 @@ type SetAttr struct {
 
 // SetAttr applies in to node id and returns the new attributes.
 func (fs *FS) SetAttr(id uint64, in SetAttr) (Attr, error) {
+	if in.Size != nil && *in.Size > 0 {
+		if err := fs.ensureContent(id); err != nil {
+			return Attr{}, err
+		}
+	}
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	if err := fs.writable(); err != nil {

@@ -70,10 +70,11 @@ type node struct {
 	// contentMtime is the content file's mtime when last looked at: writes
 	// that bypass the core (kernel passthrough) show up as a change of it.
 	contentMtime int64
-	file         *os.File // content, shared by the open handles
-	gen          uint64   // bumped by every content change
-	dirty        bool     // content changed since the last journaled write
-	unlinked     bool     // no longer in the tree; freed at last close and forget
+	file         *os.File      // content, shared by the open handles
+	gen          uint64        // bumped by every content change
+	dirty        bool          // content changed since the last journaled write
+	unlinked     bool          // no longer in the tree; freed at last close and forget
+	fetching     chan struct{} // closed when a download of the content ends
 }
 
 func (n *node) isDir() bool { return n.Kind == cache.Dir }
@@ -93,6 +94,7 @@ type FS struct {
 	handles map[uint64]*handle
 	nextFH  uint64
 	spares  []spare // ready content files, see spare.go
+	fetcher Fetcher // downloads absent content, see remote.go
 
 	refill     chan struct{}
 	stop       chan struct{}

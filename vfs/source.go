@@ -59,6 +59,10 @@ func (fs *FS) OpenContent(id uint64) (*journal.Content, error) {
 	if n.Kind != cache.File {
 		return nil, journal.ErrGone
 	}
+	if n.Absent {
+		return &journal.Content{R: strings.NewReader(""), Size: n.Size, Meta: n.meta(), Absent: true,
+			Changed: func() bool { return false }, Close: func() error { return nil }}, nil
+	}
 	f, err := fs.store.OpenContent(id, false)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, journal.ErrGone

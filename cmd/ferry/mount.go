@@ -191,6 +191,16 @@ func runMount(remoteSpec, mpArg string, o mountOptions) error {
 		return err
 	}
 	defer up.Close()
+	fs.SetFetcher(up)
+	if t.offline == nil {
+		n, err := fs.Import(ctx, rem, up.Adopt)
+		if err != nil {
+			return fmt.Errorf("import the tree of %s: %v", t.name, err)
+		}
+		if n > 0 {
+			log.Info("imported the remote tree; file content downloads on first open", "entries", n)
+		}
+	}
 
 	// The control socket and the registry entry come first: once the
 	// kernel shows the mount, `ferry status` and `ferry flush` must work.
