@@ -1,0 +1,95 @@
+package vfs
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+
+	"github.com/ferry-fs/ferry/cache"
+	"github.com/ferry-fs/ferry/remote"
+	"github.com/ferry-fs/ferry/remote/local"
+)
+
+// fetcher serves content from a remote by the paths Import saw.
+type fetcher struct {
+	r     remote.Remote
+	paths map[uint64]string
+	calls int
+	fail  error
+}
+
+func (f *fetcher) Fetch(ctx context.Context, id uint64, dst *os.File) error {
+	f.calls++
+	if f.fail != nil {
+		return f.fail
+	}
+	rc, err := f.r.Get(ctx, f.paths[id], 0, -1)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	_, err = io.Copy(dst, rc)
+	return err
+}
+
+func TestImportAndFetchOnOpen(t *testing.T) {
+	root := t.TempDir()
+	os.MkdirAll(filepath.Join(root, "d"), 0o755)
+	os.WriteFile(filepath.Join(root, "d", "f"), []byte("remote content"), 0o640)
+	os.WriteFile(filepath.Join(root, "g"), []byte("truncated anyway"), 0o644)
+	rem, err := local.New(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := newRig(t, t.TempDir())
+	f := &fetcher{r: rem, paths: map[uint64]string{}}
+	n, err := r.fs.Import(context.Background(), rem, func(id uint64, e remote.Entry) { f.paths[id] = e.Path })
+	if err != nil || n != 3 {
+		t.Fatalf("import: %d entries, %v", n, err)
+	}
+	d, err := r.fs.Lookup(cache.RootID, "d")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := r.fs.Lookup(d.Ino, "f")
+	if err != nil || a.Size != 14 || a.Mode&ModePerm != 0o640 {
+		t.Fatalf("f: %+v %v", a, err)
+	}
+
+	_, err = r.fs.Open(a.Ino, syscall.O_RDONLY)
+	if Errno(err) != syscall.EIO {
+		t.Fatalf("open with no fetcher: %v, want EIO", err)
+	}
+	f.fail = errors.New("connection refused")
+	r.fs.SetFetcher(f)
+	if _, err = r.fs.Open(a.Ino, syscall.O_RDONLY); Errno(err) != syscall.EIO {
+		t.Fatalf("open while offline: %v, want EIO", err)
+	}
+	f.fail = nil
+	if got := r.readFile(t, a.Ino); got != "remote content" {
+		t.Fatalf("f = %q", got)
+	}
+	r.readFile(t, a.Ino)
+	if f.calls != 2 {
+		t.Fatalf("fetched %d times, want 2 (one failure, then once)", f.calls)
+	}
+
+	g, _ := r.fs.Lookup(cache.RootID, "g")
+	fh, err := r.fs.Open(g.Ino, syscall.O_WRONLY|syscall.O_TRUNC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.fs.Release(fh)
+	if f.calls != 2 {
+		t.Fatal("O_TRUNC fetched content it throws away")
+	}
+
+	// A second import into a cache with a tree does nothing.
+	if n, err := r.fs.Import(context.Background(), rem, func(uint64, remote.Entry) {}); n != 0 || err != nil {
+		t.Fatalf("second import: %d %v", n, err)
+	}
+}
