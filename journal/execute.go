@@ -99,7 +99,13 @@ func (u *Uploader) execute(ctx context.Context, a *action) (note, hash string, e
 		}
 		return "renamed on remote", "", nil
 	case actDelete:
-		if err := r.Delete(ctx, a.path, remote.Cond{}); err != nil {
+		// Delete only the version this device knew: a file someone else
+		// changed meanwhile is a conflict, not something to throw away.
+		var cond remote.Cond
+		if up, ok := u.loadUploaded(a.node); ok && up.Path == a.path {
+			cond.IfMatch = up.Version
+		}
+		if err := r.Delete(ctx, a.path, cond); err != nil {
 			return "", "", err
 		}
 		u.saveUploaded(a.node, nil)

@@ -293,3 +293,21 @@ func TestUploaderMetadataOnlyKeepsVersionCurrent(t *testing.T) {
 		t.Fatalf("a = %q", got)
 	}
 }
+
+func TestUploaderDeleteKeepsAConcurrentRemoteChange(t *testing.T) {
+	r := newRig(t)
+	r.start(t)
+	r.src.set(1, "mine")
+	r.record(t, &Op{Kind: Create, Node: 1, Path: "a"})
+	r.flush(t)
+	os.WriteFile(filepath.Join(r.root, "a"), []byte("theirs, newer"), 0o644)
+	delete(r.src.files, 1)
+	r.record(t, &Op{Kind: Unlink, Node: 1, Path: "a"})
+	failed := r.flush(t)
+	if len(failed) != 1 || failed[0].State != Conflict {
+		t.Fatalf("want a conflict, got %+v", failed)
+	}
+	if got := readRemote(t, r.root, "a"); got != "theirs, newer" {
+		t.Fatalf("a changed remote file was deleted: %q", got)
+	}
+}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/ferry-fs/ferry/cache"
 	"github.com/ferry-fs/ferry/journal"
+	"github.com/ferry-fs/ferry/remote"
 	"github.com/ferry-fs/ferry/vfs"
 	"github.com/ferry-fs/ferry/vfs/gofuse"
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -192,6 +193,17 @@ func runMount(remoteSpec, mpArg string, o mountOptions) error {
 	}
 	defer up.Close()
 	fs.SetFetcher(up)
+	if c, ok := rem.(remote.UploadCleaner); ok && t.offline == nil {
+		// Parts of uploads abandoned long ago (by other tools, or caches
+		// that are gone) cost storage; recent ones may still be resumed.
+		go func() {
+			if n, err := c.CleanupUploads(ctx, 7*24*time.Hour); err != nil {
+				log.Warn("clean up abandoned uploads", "err", err)
+			} else if n > 0 {
+				log.Info("aborted abandoned multipart uploads", "count", n)
+			}
+		}()
+	}
 	if t.offline == nil {
 		n, err := fs.Import(ctx, rem, up.Adopt)
 		if err != nil {
