@@ -18,6 +18,9 @@ type uploaded struct {
 	Path    string `json:"path"`
 	Hash    string `json:"hash"`
 	Version string `json:"version,omitempty"`
+	// Pending is the hash of an upload under way: after a crash it tells
+	// ferry's own landed upload from someone else's change.
+	Pending string `json:"pending,omitempty"`
 }
 
 func (u *Uploader) loadUploaded(id uint64) (uploaded, bool) {
@@ -182,8 +185,16 @@ func (u *Uploader) put(ctx context.Context, a *action, path string) (note, hash 
 	switch {
 	case known && up.Path == path && up.Version != "":
 		cond.IfMatch = up.Version
-	case a.created && !a.replaces && !known:
+	case a.created && !a.replaces && up.Version == "":
 		cond.IfNoneMatch = true
+	}
+	if hash != "" {
+		pending := up
+		if !known {
+			pending = uploaded{Path: path}
+		}
+		pending.Pending = hash
+		u.saveUploaded(id, &pending)
 	}
 	body := &snapshotReaderAt{r: c.R, c: c}
 	var e remote.Entry
@@ -192,17 +203,42 @@ func (u *Uploader) put(ctx context.Context, a *action, path string) (note, hash 
 	} else {
 		e, err = u.remote.Put(ctx, path, io.NewSectionReader(body, 0, c.Size), c.Size, c.Meta, cond)
 	}
+	if errors.Is(err, remote.ErrPrecondition) && hash != "" {
+		if note, err := u.ownUpload(ctx, id, path, hash, up.Pending); note != "" || err != nil {
+			return note, hash, err
+		}
+	}
 	if err != nil {
 		return "", "", err
 	}
+	// The remote holds this version now, even if the file changed since it
+	// was read: the retry's conditional write must expect it.
+	u.saveUploaded(id, &uploaded{Path: path, Hash: hash, Version: e.Version})
 	if c.Changed() {
 		return "", "", errModified
 	}
 	u.mu.Lock()
 	u.stats.UploadedBytes += c.Size
 	u.mu.Unlock()
-	u.saveUploaded(id, &uploaded{Path: path, Hash: hash, Version: e.Version})
 	return "uploaded", hash, nil
+}
+
+// ownUpload looks at what made a conditional write fail. If the remote
+// holds content ferry itself uploaded (an upload that landed just before a
+// crash, unrecorded), that is no conflict: its version is adopted. It
+// returns a note when the content is already there, a transient error when
+// the write should be retried against the adopted version, and neither
+// when it is someone else's change.
+func (u *Uploader) ownUpload(ctx context.Context, id uint64, path, hash, earlier string) (string, error) {
+	e, err := u.remote.Stat(ctx, path)
+	if err != nil || e.Hash == "" || (e.Hash != hash && e.Hash != earlier) {
+		return "", nil
+	}
+	u.saveUploaded(id, &uploaded{Path: path, Hash: e.Hash, Version: e.Version})
+	if e.Hash == hash {
+		return "already on the remote: an upload that landed before a restart", nil
+	}
+	return "", fmt.Errorf("%s: the remote holds an earlier upload of this file; retrying against it", path)
 }
 
 // inProgress is a resumable upload kept across restarts.

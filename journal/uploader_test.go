@@ -58,6 +58,7 @@ type failing struct {
 	mu        sync.Mutex
 	transient map[string]int // path -> failures left
 	permanent map[string]bool
+	landed    map[string]int // path -> puts that land but report a lost connection
 	puts      map[string]int
 }
 
@@ -73,8 +74,16 @@ func (f *failing) Put(ctx context.Context, p string, r io.Reader, size int64, m 
 		f.mu.Unlock()
 		return remote.Entry{}, errors.New("connection refused")
 	}
+	lose := f.landed[p] > 0
+	if lose {
+		f.landed[p]--
+	}
 	f.mu.Unlock()
-	return f.Remote.Put(ctx, p, r, size, m, c)
+	e, err := f.Remote.Put(ctx, p, r, size, m, c)
+	if err == nil && lose {
+		return remote.Entry{}, errors.New("connection reset by peer")
+	}
+	return e, err
 }
 
 type testRig struct {
@@ -99,7 +108,7 @@ func newRig(t *testing.T) *testRig {
 		t.Fatal(err)
 	}
 	rig := &testRig{store: store, j: Open(store), src: newFakeSource(), root: root,
-		rem: &failing{Remote: l, transient: map[string]int{}, permanent: map[string]bool{}, puts: map[string]int{}}}
+		rem: &failing{Remote: l, transient: map[string]int{}, permanent: map[string]bool{}, landed: map[string]int{}, puts: map[string]int{}}}
 	return rig
 }
 
@@ -309,5 +318,30 @@ func TestUploaderDeleteKeepsAConcurrentRemoteChange(t *testing.T) {
 	}
 	if got := readRemote(t, r.root, "a"); got != "theirs, newer" {
 		t.Fatalf("a changed remote file was deleted: %q", got)
+	}
+}
+
+// A put that lands but whose answer is lost (or whose record is lost in a
+// crash) must not turn into a conflict with ferry's own upload.
+func TestUploaderOwnLandedUploadIsNoConflict(t *testing.T) {
+	r := newRig(t)
+	r.start(t)
+	r.src.set(1, "v1")
+	r.record(t, &Op{Kind: Create, Node: 1, Path: "a"})
+	r.flush(t)
+	r.rem.landed["a"] = 1
+	r.src.set(1, "v2")
+	r.record(t, &Op{Kind: Write, Node: 1, Path: "a"})
+	if failed := r.flush(t); len(failed) != 0 {
+		t.Fatalf("ferry's own landed upload reported as %+v", failed)
+	}
+	if got := readRemote(t, r.root, "a"); got != "v2" {
+		t.Fatalf("a = %q", got)
+	}
+	// And the next edit still goes through, conditionally.
+	r.src.set(1, "v3")
+	r.record(t, &Op{Kind: Write, Node: 1, Path: "a"})
+	if failed := r.flush(t); len(failed) != 0 || readRemote(t, r.root, "a") != "v3" {
+		t.Fatalf("after adoption: %+v %q", failed, readRemote(t, r.root, "a"))
 	}
 }

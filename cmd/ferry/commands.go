@@ -123,13 +123,33 @@ func flushCmd() *cobra.Command {
 			}
 			if len(reply.Failed) > 0 {
 				printOps(os.Stderr, reply.Failed)
-				return fmt.Errorf("%d ops failed permanently (see above; 'ferry journal --state failed')", len(reply.Failed))
+				return flushFailure(reply.Failed)
 			}
 			return nil
 		},
 	}
 	c.Flags().DurationVar(&timeout, "timeout", 0, "give up after this long (0: wait as long as it takes)")
 	return c
+}
+
+// flushFailure says how many ops failed and how many conflict with the
+// remote, pointing to the journal filter that lists each kind: a conflict
+// is not in 'ferry journal --state failed'.
+func flushFailure(ops []*journal.Op) error {
+	conflicts := 0
+	for _, op := range ops {
+		if op.State == journal.Conflict {
+			conflicts++
+		}
+	}
+	failed := len(ops) - conflicts
+	switch {
+	case conflicts == 0:
+		return fmt.Errorf("%d ops failed permanently (see above; 'ferry journal --state failed')", failed)
+	case failed == 0:
+		return fmt.Errorf("%d ops conflict with changes on the remote, which was not overwritten (see above; 'ferry journal --state conflict')", conflicts)
+	}
+	return fmt.Errorf("%d ops failed permanently and %d conflict with changes on the remote (see above; 'ferry journal --state failed', 'ferry journal --state conflict')", failed, conflicts)
 }
 
 func statusCmd() *cobra.Command {

@@ -60,6 +60,11 @@ func (l *Local) Put(ctx context.Context, p string, r io.Reader, size int64, meta
 		src := &source{ctx: ctx, r: r}
 		s, err = stageFile(parent, src, size, perm, meta.ModTime, meta.Hash)
 		if src.err != nil {
+			if err == nil {
+				// The source failed with its last bytes: io.CopyN has
+				// no error to report, but the content is not good.
+				parent.Remove(s.name)
+			}
 			return remote.Entry{}, fmt.Errorf("%s %q: read source: %w", op, p, src.err)
 		}
 	}

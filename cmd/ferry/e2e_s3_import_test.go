@@ -1,0 +1,88 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+)
+
+// TestE2ES3ImportInterrupted: the first mount of a bucket imports its
+// tree; when that import stops halfway (the mount is killed, or the
+// server fails a listing), the next mount on the same cache dir must
+// still show the whole tree, not the part imported before the stop.
+func TestE2ES3ImportInterrupted(t *testing.T) {
+	t.Parallel()
+	srv := newS3(t).srv
+	for _, mode := range []string{"kill", "error"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			f := &s3Fixture{srv: srv, bucket: srv.NewBucket(t)}
+			ctx := ctxFor(t, time.Minute)
+			for i := range 5 {
+				for j := range 4 {
+					key, body := fmt.Sprintf("d%d/f%d.txt", i, j), fmt.Sprintf("file %d of directory %d\n", j, i)
+					if _, err := srv.Client().PutObject(ctx, &s3.PutObjectInput{Bucket: &f.bucket, Key: &key, Body: strings.NewReader(body)}); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			proxy := newRecordingProxy(t, srv.Endpoint)
+			stuck := make(chan struct{}, 1)
+			proxy.setHook(func(w http.ResponseWriter, r *http.Request, _ http.Handler) bool {
+				if r.Method != http.MethodGet || r.URL.Query().Get("prefix") != "d3/" {
+					return false
+				}
+				select {
+				case stuck <- struct{}{}:
+				default:
+				}
+				if mode == "error" {
+					http.Error(w, "", http.StatusForbidden)
+					return true
+				}
+				<-r.Context().Done()
+				return true
+			})
+			d := f.dirs(t)
+			flags := []string{"--s3-endpoint", proxy.URL}
+			cmd := exec.Command(ferryBin, append([]string{"mount", d.Remote, d.MP, "--cache-dir", d.Cache}, flags...)...)
+			cmd.Env = f.env()
+			var out lockedBuffer
+			cmd.Stdout, cmd.Stderr = &out, &out
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			exited := make(chan error, 1)
+			go func() { exited <- cmd.Wait() }()
+			select {
+			case <-stuck:
+			case err := <-exited:
+				t.Fatalf("ferry mount exited before listing d3/: %v\n%s", err, out.String())
+			case <-time.After(60 * time.Second):
+				cmd.Process.Kill()
+				t.Fatalf("ferry mount never listed d3/ within 60s\n%s", out.String())
+			}
+			if mode == "kill" {
+				cmd.Process.Kill()
+			}
+			select {
+			case err := <-exited:
+				t.Logf("the first mount ended (%v):\n%s", err, out.String())
+			case <-time.After(60 * time.Second):
+				cmd.Process.Kill()
+				t.Fatalf("ferry mount still runs 60s after the import failed\n%s", out.String())
+			}
+			noMountLeft(t, d.MP, 0)
+
+			proxy.setHook(nil)
+			m := startMountEnv(t, d, f.env(), flags...)
+			f.compareBucket(t, m.MP, "", compareOpts{fileMtimes: true})
+			m.unmount()
+		})
+	}
+}
