@@ -71,9 +71,10 @@ const MetaKeySeq = "journal-seq"
 type Journal struct {
 	store *cache.Store
 
-	mu   sync.Mutex // guards seq and sink
-	seq  uint64
-	sink func([]*Op)
+	mu     sync.Mutex // guards the fields below
+	seq    uint64
+	sink   func([]*Op)
+	lastAt time.Time // when the newest op was added
 }
 
 // Open reads the last sequence number from store.
@@ -85,12 +86,14 @@ func Open(store *cache.Store) *Journal {
 // commits b, then hands the op on with Publish. Callers serialise Add and
 // Commit (the filesystem's lock does) so that seq order is commit order.
 func (j *Journal) Add(b *cache.Batch, op *Op) {
+	now := time.Now()
 	j.mu.Lock()
 	j.seq++
 	op.Seq = j.seq
+	j.lastAt = now
 	j.mu.Unlock()
 	if op.Time.IsZero() {
-		op.Time = time.Now()
+		op.Time = now
 	}
 	op.State = Pending
 	putOp(b, op)
@@ -151,6 +154,13 @@ func List(store *cache.Store, f Filter) ([]*Op, error) {
 		out[i], out[j] = out[j], out[i]
 	}
 	return out, err
+}
+
+// lastAdded is when the newest op was added.
+func (j *Journal) lastAdded() time.Time {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.lastAt
 }
 
 func (j *Journal) lastSeq() uint64 {

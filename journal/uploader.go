@@ -164,6 +164,15 @@ func (u *Uploader) loop() {
 	}
 }
 
+// busyWindow: the mount counts as busy this long after its latest change.
+const busyWindow = 250 * time.Millisecond
+
+// dispatchWindow bounds how many waiting actions one dispatch looks at.
+// Without it, a queue of thousands of actions blocked behind one running
+// mkdir is rescanned after every completion: quadratic in the queue. The
+// oldest action is always inside the window, so the queue still drains.
+const dispatchWindow = 512
+
 // dispatch starts every action that may run now and returns when the next
 // waiting action becomes eligible.
 func (u *Uploader) dispatch(now time.Time) (next time.Time) {
@@ -184,13 +193,23 @@ func (u *Uploader) dispatch(now time.Time) (next time.Time) {
 		block(a)
 	}
 	slots := u.cfg.Transfers - len(u.running)
+	// Uploads yield to the people using the mount: while changes keep coming
+	// (an untar, a build), one upload at a time, unless a flush asked.
+	busyUntil := u.j.lastAdded().Add(busyWindow)
+	busy := now.Before(busyUntil) && u.flushSeq < u.j.lastSeq()
+	if busy {
+		slots = min(slots, 1-len(u.running))
+		next = busyUntil
+	}
+	scanned := 0
 	for _, a := range u.plan.acts {
-		if slots <= 0 {
+		if slots <= 0 || scanned == dispatchWindow {
 			break
 		}
 		if a == nil || a.running {
 			continue
 		}
+		scanned++
 		due := a.last.Add(u.cfg.WriteBack)
 		if a.maxSeq <= u.flushSeq {
 			due = now
