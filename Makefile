@@ -72,7 +72,7 @@ test: deps tools build
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 30m ./...
 
-bench: deps build
+bench: deps tools build
 	$(GO) run ./cmd/ferry-bench -ferry $(FERRY) -out docs/BENCH.md $(BENCH_FLAGS)
 
 clean:

@@ -24,8 +24,14 @@ type instance struct {
 	root   string     // everything this instance owns; removed by close
 	dir    string     // where workloads write: the plain directory or the mountpoint
 	remote string     // the folder behind the mount; "" for plain
-	proc   *mountProc // nil for plain
+	proc   *mountProc // nil for plain and rclone copy
 	ferry  string     // the ferry binary, for flush and unmount
+
+	// The S3 contenders only.
+	bucket    string       // fresh for this instance, removed by close
+	minio     *minioServer // that holds bucket
+	rcAddr    string       // rclone mount's remote control, to see its upload queue
+	rcloneEnv []string     // rclone copy's environment
 }
 
 // open sets up contender name under root, which must not exist yet.
@@ -86,7 +92,11 @@ func (in *instance) close() error {
 		}
 		in.proc.stop(unmount)
 	}
-	return removeAllSafely(in.root)
+	var err error
+	if in.bucket != "" {
+		err = in.minio.removeBucket(in.bucket)
+	}
+	return errors.Join(err, removeAllSafely(in.root))
 }
 
 // flush waits until everything written under dir has reached the remote.

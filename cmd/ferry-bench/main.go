@@ -1,12 +1,15 @@
 // Command ferry-bench measures a plain directory, a ferry mount and an
 // rclone mount side by side on the same disk, prints a markdown table
 // with ferry's ratio to plain and its targets, and writes docs/BENCH.md.
+// A second table puts ferry's mount of an S3 bucket beside rclone copy
+// and rclone mount of the same local MinIO.
 //
 // Every contender gets fresh directories (and a fresh mount) for every
 // workload. Every step has a timeout and every mount is unmounted on the
 // way out, so a broken contender costs an error cell, not a hung run.
 //
 //	go run ./cmd/ferry-bench -only plain,rclone -size 256MiB -count 1 -out ''
+//	go run ./cmd/ferry-bench -workloads untar,s3 -tree src/net -size 128MiB -count 1 -out ''
 package main
 
 import (
@@ -34,8 +37,14 @@ type bench struct {
 	scratch  string // every contender's directories live here, on one filesystem
 	seqSize  int64
 
-	tarball  string    // the Go source tree, for the untar workload
+	tree     string    // what of GOROOT the tarball holds
+	tarball  string    // the Go source tree, for the untar workloads
 	tarStats treeStats // what the tarball holds
+
+	minio      *minioServer // the S3 workloads' server; nil when none runs
+	transfers  int          // parallel uploads of ferry, rclone copy and rclone mount on S3
+	rcloneConf string       // an empty rclone.conf, so the user's does not leak in
+	buckets    int          // buckets made so far, to name the next
 
 	coldReadFailed bool // the page cache could not be dropped before a read
 	warnedCaches   bool
@@ -51,8 +60,11 @@ func main() {
 func run() error {
 	ferryBin := flag.String("ferry", "bin/ferry", "the ferry binary")
 	only := flag.String("only", strings.Join(contenderNames, ","), "contenders to run, comma-separated")
-	wls := flag.String("workloads", "untar,files,seq", "workloads to run, comma-separated")
-	sizeFlag := flag.String("size", "1GiB", "size of the sequential read/write file")
+	wls := flag.String("workloads", "untar,files,seq,s3", "workloads to run, comma-separated: untar, files, seq, s3-untar, s3-seq; s3 stands for both S3 ones")
+	sizeFlag := flag.String("size", "1GiB", "size of the sequential read/write file and of the S3 upload")
+	tree := flag.String("tree", "src", "what of GOROOT to pack for the untar workloads; a subdirectory such as src/net makes a quick run")
+	transfers := flag.Int("transfers", 8, "parallel uploads on S3: ferry's --transfers, and rclone's for copy and mount")
+	minioBin := flag.String("minio", defaultMinio(), "the MinIO binary for the S3 workloads (make tools builds it)")
 	out := flag.String("out", "docs/BENCH.md", "markdown report to write; empty writes none")
 	count := flag.Int("count", 3, "run each workload this many times per contender; cells show the median")
 	scratchParent := flag.String("scratch", "", "where to make the scratch directory (default: the system temp dir)")
@@ -69,7 +81,7 @@ func run() error {
 	for _, w := range workloads {
 		wlNames = append(wlNames, w.name)
 	}
-	selected, err := pickList("-workloads", *wls, wlNames)
+	selected, err := pickList("-workloads", expandGroups(*wls, workloadGroups), wlNames)
 	if err != nil {
 		return err
 	}
@@ -79,6 +91,12 @@ func run() error {
 	}
 	if *count < 1 {
 		return fmt.Errorf("-count %d: want at least 1", *count)
+	}
+	if *transfers < 1 {
+		return fmt.Errorf("-transfers %d: want at least 1", *transfers)
+	}
+	if !filepath.IsLocal(*tree) {
+		return fmt.Errorf("-tree %q: want a directory inside GOROOT, such as src or src/net", *tree)
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -91,7 +109,7 @@ func run() error {
 	}()
 	lg := slog.New(slog.NewTextHandler(os.Stderr, nil))
 
-	b := &bench{lg: lg, seqSize: seqSize}
+	b := &bench{lg: lg, seqSize: seqSize, tree: filepath.Clean(*tree), transfers: *transfers}
 	if b.ferryBin, err = filepath.Abs(*ferryBin); err != nil {
 		return err
 	}
@@ -111,28 +129,59 @@ func run() error {
 	}()
 	lg.Info("scratch directory", "dir", b.scratch)
 
+	s3Names := s3Contenders(contenders)
+	if len(s3Names) == 0 && slices.ContainsFunc(workloads, func(w workload) bool { return w.s3 && slices.Contains(selected, w.name) }) {
+		lg.Warn("the S3 workloads need ferry or rclone in -only; skipping them")
+	}
+	// runs reports whether w is selected and has a contender to run.
+	runs := func(w workload) bool {
+		return slices.Contains(selected, w.name) && (!w.s3 || len(s3Names) > 0)
+	}
+	runsS3 := slices.ContainsFunc(workloads, func(w workload) bool { return w.s3 && runs(w) })
+
 	var tarErr error
-	if slices.Contains(selected, "untar") {
+	if slices.ContainsFunc(workloads, func(w workload) bool { return w.tarball && runs(w) }) {
 		tarErr = b.makeTarball(ctx)
 	}
+
+	defer func() {
+		if b.minio != nil {
+			b.minio.stop() // before the scratch directory with its data goes
+		}
+	}()
+	var s3Err error
+	s3Started := false
 
 	// Contenders take turns within each repetition, so that a slow phase of
 	// the machine hits them all rather than one, and who goes first rotates.
 	samples := map[measureID]map[string][]cell{}
 	for _, w := range workloads {
-		if !slices.Contains(selected, w.name) {
+		if !runs(w) {
 			continue
 		}
+		if w.s3 && !s3Started {
+			s3Started = true
+			if s3Err = b.startS3(ctx, *minioBin); s3Err != nil {
+				lg.Error("no S3 server: the S3 cells will be errors", "err", s3Err)
+			}
+		}
+		names := contenders
+		if w.s3 {
+			names = s3Names
+		}
 		for rep := range *count {
-			for i := range contenders {
-				c := contenders[(i+rep)%len(contenders)]
+			for i := range names {
+				c := names[(i+rep)%len(names)]
 				if ctx.Err() != nil {
 					break
 				}
 				var cells map[measureID]cell
-				if w.name == "untar" && tarErr != nil {
+				switch {
+				case w.tarball && tarErr != nil:
 					cells = failAll(w.measures, tarErr)
-				} else {
+				case w.s3 && s3Err != nil:
+					cells = failAll(w.measures, s3Err)
+				default:
 					cells = b.runOne(ctx, w, c)
 				}
 				for id, cl := range cells {
@@ -151,9 +200,19 @@ func run() error {
 		}
 	}
 
-	ms := measures(seqSize)
-	table := renderTable(ms, res)
-	fmt.Print(table)
+	// Each table is there when one of its workloads was selected.
+	var table, s3Table string
+	if slices.ContainsFunc(workloads, func(w workload) bool { return !w.s3 && runs(w) }) {
+		table = renderTable(measures(seqSize), res)
+		fmt.Print(table)
+	}
+	if runsS3 {
+		s3Table = renderS3Table(s3Measures(seqSize), res)
+		if table != "" {
+			fmt.Println()
+		}
+		fmt.Print("S3 (MinIO on 127.0.0.1)\n\n", s3Table)
+	}
 	if ctx.Err() != nil {
 		return errors.New("interrupted: the table above is partial; no report written")
 	}
@@ -169,13 +228,50 @@ func run() error {
 		seqSize:    seqSize,
 		count:      *count,
 		coldRead:   !b.coldReadFailed,
+		tree:       b.tree,
 		tarStats:   b.tarStats,
+		s3Table:    s3Table,
+		transfers:  b.transfers,
+	}
+	if b.minio != nil {
+		rep.minio = b.minio.version
 	}
 	if err := writeFileAtomic(*out, []byte(rep.markdown())); err != nil {
 		return err
 	}
 	lg.Info("report written", "file", *out)
 	return nil
+}
+
+// startS3 starts the run's MinIO and writes the empty rclone.conf that
+// the rclone contenders use.
+func (b *bench) startS3(ctx context.Context, minioBin string) error {
+	b.rcloneConf = filepath.Join(b.scratch, "rclone.conf")
+	if err := os.WriteFile(b.rcloneConf, nil, 0o600); err != nil {
+		return err
+	}
+	dir := filepath.Join(b.scratch, "minio")
+	m, err := startMinio(ctx, b.lg, minioBin, dir)
+	if err != nil {
+		return err
+	}
+	b.minio = m
+	b.lg.Info("minio ready", "endpoint", m.endpoint, "data", dir)
+	return nil
+}
+
+// expandGroups replaces the group names in a comma-separated list by
+// their members.
+func expandGroups(value string, groups map[string][]string) string {
+	var out []string
+	for _, s := range strings.Split(value, ",") {
+		if members, ok := groups[strings.TrimSpace(s)]; ok {
+			out = append(out, members...)
+		} else {
+			out = append(out, s)
+		}
+	}
+	return strings.Join(out, ",")
 }
 
 // pickList splits a comma-separated flag and checks every name is known.
@@ -240,7 +336,14 @@ func (b *bench) runOne(ctx context.Context, w workload, name string) map[measure
 	b.settle()
 	lg.Info("starting")
 	root := filepath.Join(b.scratch, w.name+"-"+name)
-	in, err := b.open(ctx, name, root)
+	var in *instance
+	var err error
+	if w.s3 {
+		b.buckets++
+		in, err = b.openS3(ctx, name, root, fmt.Sprintf("%s-%s-%d", w.name, name, b.buckets))
+	} else {
+		in, err = b.open(ctx, name, root)
+	}
 	if err != nil {
 		lg.Error("setup failed", "err", err)
 		if err := removeAllSafely(root); err != nil {
@@ -279,8 +382,9 @@ func (b *bench) settle() {
 	time.Sleep(time.Second)
 }
 
-// makeTarball packs $GOROOT/src once and counts what it holds, which is
-// what rclone's remote must reach before its upload counts as done.
+// makeTarball packs $GOROOT/<tree> (src unless -tree says otherwise) once
+// and counts what it holds, which is what rclone's remote, and every
+// bucket, must reach before an upload counts as done.
 func (b *bench) makeTarball(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
@@ -289,7 +393,7 @@ func (b *bench) makeTarball(ctx context.Context) error {
 		return fmt.Errorf("go env GOROOT: %w", err)
 	}
 	b.tarball = filepath.Join(b.scratch, "gosrc.tar")
-	cmd := exec.CommandContext(ctx, "tar", "-C", strings.TrimSpace(string(goroot)), "-cf", b.tarball, "src")
+	cmd := exec.CommandContext(ctx, "tar", "-C", strings.TrimSpace(string(goroot)), "-cf", b.tarball, b.tree)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("tar -cf: %w: %s", err, strings.TrimSpace(string(out)))
 	}

@@ -15,7 +15,11 @@ type report struct {
 	seqSize    int64
 	count      int
 	coldRead   bool
+	tree       string // what of GOROOT the tarball holds
 	tarStats   treeStats
+	s3Table    string // empty when the S3 workloads did not run
+	transfers  int
+	minio      string // the MinIO version; empty when none ran
 }
 
 func (r report) markdown() string {
@@ -25,7 +29,12 @@ func (r report) markdown() string {
 	b.WriteString("A plain directory, a ferry mount and an rclone mount (`--vfs-cache-mode full`), " +
 		"measured side by side in one run. Both mounts sync to a local folder on the same disk as " +
 		"the plain directory and their caches, so the numbers measure the mount and its cache, " +
-		"not a network.\n\n")
+		"not a network.")
+	if r.s3Table != "" {
+		b.WriteString(" A second table mounts a bucket of a MinIO on 127.0.0.1 instead, beside `rclone copy` " +
+			"and `rclone mount` of the same MinIO.")
+	}
+	b.WriteString("\n\n")
 
 	for _, c := range contenderNames {
 		if !slices.Contains(r.contenders, c) {
@@ -34,11 +43,23 @@ func (r report) markdown() string {
 		}
 	}
 
-	b.WriteString("## Results\n\n")
-	b.WriteString(r.table)
-	b.WriteString("\nferry/plain is ferry's value divided by plain's (rclone's cell shows its own ratio " +
-		"in parentheses). Times: lower is better; throughputs: higher is better. The target column " +
-		"holds the goal for ferry and, once ferry has a number, whether it passes.\n\n")
+	if r.table != "" {
+		b.WriteString("## Results\n\n")
+		b.WriteString(r.table)
+		b.WriteString("\nferry/plain is ferry's value divided by plain's (rclone's cell shows its own ratio " +
+			"in parentheses). Times: lower is better; throughputs: higher is better. The target column " +
+			"holds the goal for ferry and, once ferry has a number, whether it passes.\n\n")
+	}
+
+	if r.s3Table != "" {
+		b.WriteString("## S3 (MinIO on 127.0.0.1)\n\n")
+		b.WriteString(r.s3Table)
+		b.WriteString("\nferry/baseline is ferry's value divided by the baseline the target names (the rclone " +
+			"cells show their own ratio to it in parentheses); a baseline from another table is quoted in " +
+			"the target column, n/a when its workload did not run. rclone copy has no mount and so no tar " +
+			"of its own: its untar cells are the copy of the extracted tree. Times: lower is better; " +
+			"throughputs: higher is better.\n\n")
+	}
 
 	b.WriteString("## Machine\n\n")
 	b.WriteString("| | |\n|---|---|\n")
@@ -56,14 +77,22 @@ func (r report) markdown() string {
 		{"Runs per cell", runsPerCell(r.count)},
 		{"Page cache dropped between turns and before the read", yesNo(r.coldRead)},
 	}
+	if r.s3Table != "" {
+		rows = append(rows,
+			[2]string{"MinIO", r.minio},
+			[2]string{"Parallel uploads on S3", fmt.Sprintf("%d (ferry --transfers, rclone --transfers)", r.transfers)})
+	}
 	for _, row := range rows {
 		fmt.Fprintf(&b, "| %s | %s |\n", row[0], escapeCell(row[1]))
 	}
 
 	b.WriteString("\n## How each row is measured\n\n")
 	tree := "the Go source tree"
+	if r.tree != "" && r.tree != "src" {
+		tree = "$GOROOT/" + r.tree
+	}
 	if r.tarStats.files > 0 {
-		tree = fmt.Sprintf("the Go source tree (%d files, %.0f MB)", r.tarStats.files, float64(r.tarStats.bytes)/1e6)
+		tree += fmt.Sprintf(" (%d files, %.0f MB)", r.tarStats.files, float64(r.tarStats.bytes)/1e6)
 	}
 	fmt.Fprintf(&b, `Each contender gets fresh directories, and each mount a fresh process, for every workload. Before each
 turn the bench runs `+"`sync`"+` and drops the page cache (root only), so that one contender's dirty pages are
@@ -84,6 +113,9 @@ ext4 without a journal, creating files stays slow for minutes in a group where m
   (root only; the Machine table says whether it happened).
 - **Peak RSS**: VmHWM of the mount process from /proc/PID/status, read after untar and flush (MB = 10^6 bytes).
 `, tree, fileCount, fileDirs, formatSize(r.seqSize))
+	if r.s3Table != "" {
+		r.s3Rows(&b)
+	}
 	return b.String()
 }
 
@@ -99,4 +131,31 @@ func yesNo(v bool) string {
 		return "yes"
 	}
 	return "no (not root?)"
+}
+
+// s3Rows explains the S3 table's rows.
+func (r report) s3Rows(b *strings.Builder) {
+	fmt.Fprintf(b, `
+### S3 rows
+
+One MinIO serves the whole run, on 127.0.0.1 with its data in the scratch directory, on the same disk as
+everything else. Each contender gets a fresh bucket for every workload, and a mount a fresh process and
+cache; the bucket is emptied and deleted afterwards. ferry mounts `+"`s3://BUCKET`"+` with `+"`--transfers %[1]d`"+`;
+rclone copies with `+"`--transfers %[1]d`"+` and mounts with `+"`--vfs-cache-mode full --transfers %[1]d`"+`.
+
+- **Untar, until tar exits**: the same tarball as above, extracted into the mount of an empty bucket.
+  The target compares ferry with its own untar time on a folder in this run (the first table's ferry cell).
+- **Untar start to all in the bucket**: ferry: from tar's start until `+"`ferry flush MOUNTPOINT`"+` returns.
+  rclone mount: until its remote control (`+"`vfs/stats`"+`, polled every 250 ms) shows no upload queued or running
+  and a listing of the bucket then confirms the tarball's files and bytes. rclone copy: `+"`rclone copy DIR m:BUCKET`"+`
+  of the tree extracted beforehand (untimed, then `+"`sync`"+`) into a plain directory, process start to exit:
+  the bulk-upload limit the target holds ferry to.
+- **Upload one %[2]s file**: %[2]s of incompressible data in 1 MiB blocks, no fsync; MB/s = 10^6 bytes per second
+  from the open before the first write until the file is in the bucket (ferry: flush returns; rclone mount: as above,
+  which includes the 5 s rclone waits after a close before it uploads, `+"`--vfs-write-back`"+`'s default, as it has no flush).
+  rclone copy: the same file, written beforehand into a plain directory, copied to the bucket, process start to exit.
+- **WARNING rows** appear when, after a contender said it was done, a listing of the bucket does not hold as many
+  objects and bytes as were written. Directory markers (keys ending in /, which ferry writes for every directory)
+  do not count.
+`, r.transfers, formatSize(r.seqSize))
 }

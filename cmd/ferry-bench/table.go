@@ -30,6 +30,13 @@ const (
 	mSeqRead
 	mPeakRSS
 	mUntarDiff // a warning row, shown only when some mount differs from its remote
+
+	// The S3 table's rows.
+	mS3Untar
+	mS3UntarFlush
+	mS3Upload
+	mS3UntarCheck // warning rows, shown only when a bucket misses something
+	mS3UploadCheck
 )
 
 // unit is how a row's numbers read.
@@ -163,12 +170,15 @@ type target struct {
 	limit float64
 }
 
-func (t target) String() string {
+func (t target) String() string { return t.against(plain) }
+
+// against describes the target with base as what a ratio is taken of.
+func (t target) against(base string) string {
 	switch t.kind {
 	case maxRatio:
-		return fmt.Sprintf("≤ %s× plain", strconv.FormatFloat(t.limit, 'f', -1, 64))
+		return fmt.Sprintf("≤ %s× %s", strconv.FormatFloat(t.limit, 'f', -1, 64), base)
 	case minRatio:
-		return fmt.Sprintf("≥ %s%% of plain", strconv.FormatFloat(t.limit*100, 'f', -1, 64))
+		return fmt.Sprintf("≥ %s%% of %s", strconv.FormatFloat(t.limit*100, 'f', -1, 64), base)
 	case maxValue:
 		return fmt.Sprintf("≤ %s", strconv.FormatFloat(t.limit, 'f', -1, 64))
 	default:

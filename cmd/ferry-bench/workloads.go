@@ -28,13 +28,22 @@ type workload struct {
 	name     string
 	measures []measureID // the rows it fills, all failed if the instance does not open
 	run      func(b *bench, ctx context.Context, in *instance) map[measureID]cell
+	tarball  bool // it extracts the Go source tarball
+	s3       bool // it runs the S3 contenders against MinIO, not the folder ones
 }
 
 var workloads = []workload{
-	{name: "untar", measures: []measureID{mUntar, mUntarFlush, mPeakRSS}, run: (*bench).untar},
+	{name: "untar", measures: []measureID{mUntar, mUntarFlush, mPeakRSS}, run: (*bench).untar, tarball: true},
 	{name: "files", measures: []measureID{mCreate, mStat, mRemove}, run: (*bench).files},
 	{name: "seq", measures: []measureID{mSeqWrite, mSeqRead}, run: (*bench).seq},
+	// The S3 workloads come last: MinIO starts just before them, so that
+	// it idles beside none of the others.
+	{name: "s3-untar", measures: []measureID{mS3Untar, mS3UntarFlush}, run: (*bench).s3Untar, tarball: true, s3: true},
+	{name: "s3-seq", measures: []measureID{mS3Upload}, run: (*bench).s3Seq, s3: true},
 }
+
+// workloadGroups are names -workloads takes for several workloads.
+var workloadGroups = map[string][]string{"s3": {"s3-untar", "s3-seq"}}
 
 // bounded runs fn with a deadline that holds even when fn is stuck in a
 // system call on a hung FUSE mount, which no context can interrupt. After
@@ -69,14 +78,7 @@ func (b *bench) untar(ctx context.Context, in *instance) map[measureID]cell {
 	out := map[measureID]cell{}
 	start := time.Now()
 	tarTime, err := timed(ctx, untarTimeout, func(ctx context.Context) error {
-		// As root, tar would chown every file to the archive's owner;
-		// --no-same-owner makes it do what it does for everyone else.
-		cmd := exec.CommandContext(ctx, "tar", "--no-same-owner", "-C", in.dir, "-xf", b.tarball)
-		cmd.WaitDelay = 5 * time.Second
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("tar: %w: %s", err, strings.TrimSpace(string(out)))
-		}
-		return nil
+		return extract(ctx, b.tarball, in.dir)
 	})
 	if err != nil {
 		out[mUntar], out[mUntarFlush] = failed(err), failedf("untar failed")
@@ -110,6 +112,18 @@ func (b *bench) untar(ctx context.Context, in *instance) map[measureID]cell {
 		}
 	}
 	return out
+}
+
+// extract untars the tarball into dir. As root, tar would chown every
+// file to the archive's owner; --no-same-owner makes it do what it does
+// for everyone else.
+func extract(ctx context.Context, tarball, dir string) error {
+	cmd := exec.CommandContext(ctx, "tar", "--no-same-owner", "-C", dir, "-xf", tarball)
+	cmd.WaitDelay = 5 * time.Second
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("tar: %w: %s", err, strings.TrimSpace(string(out)))
+	}
+	return nil
 }
 
 // rss fills the peak-RSS cell: the mount daemon's, n/a for plain.
@@ -187,32 +201,8 @@ func (b *bench) files(ctx context.Context, in *instance) map[measureID]cell {
 func (b *bench) seq(ctx context.Context, in *instance) map[measureID]cell {
 	out := map[measureID]cell{}
 	path := filepath.Join(in.dir, "seq.bin")
-	buf := make([]byte, blockSize)
-	rng := rand.NewChaCha8([32]byte{})
-	_, _ = rng.Read(buf) // incompressible; ChaCha8's Read never fails
-
 	d, err := timed(ctx, phaseTimeout, func(ctx context.Context) error {
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-		if err != nil {
-			return err
-		}
-		for off := int64(0); off < b.seqSize; off += blockSize {
-			if err := ctx.Err(); err != nil {
-				f.Close()
-				return err
-			}
-			// Every block differs, so nothing below can deduplicate them.
-			binary.LittleEndian.PutUint64(buf, uint64(off))
-			if _, err := f.Write(buf[:min(blockSize, b.seqSize-off)]); err != nil {
-				f.Close()
-				return err
-			}
-		}
-		if err := f.Sync(); err != nil {
-			f.Close()
-			return fmt.Errorf("fsync: %w", err)
-		}
-		return f.Close()
+		return writeBlocks(ctx, path, b.seqSize, true)
 	})
 	if err != nil {
 		out[mSeqWrite], out[mSeqRead] = failed(err), failedf("write failed")
@@ -224,6 +214,7 @@ func (b *bench) seq(ctx context.Context, in *instance) map[measureID]cell {
 		b.coldReadFailed = true
 	}
 
+	buf := make([]byte, blockSize)
 	d, err = timed(ctx, phaseTimeout, func(ctx context.Context) error {
 		f, err := os.Open(path)
 		if err != nil {
@@ -255,4 +246,35 @@ func (b *bench) seq(ctx context.Context, in *instance) map[measureID]cell {
 	}
 	out[mSeqRead] = num(float64(b.seqSize) / 1e6 / d.Seconds())
 	return out
+}
+
+// writeBlocks writes size bytes of incompressible data to path in 1 MiB
+// blocks, fsyncs if asked, and closes. Every block differs, so nothing
+// below can deduplicate them; every call writes the same bytes.
+func writeBlocks(ctx context.Context, path string, size int64, fsync bool) error {
+	buf := make([]byte, blockSize)
+	rng := rand.NewChaCha8([32]byte{})
+	_, _ = rng.Read(buf) // ChaCha8's Read never fails
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	for off := int64(0); off < size; off += blockSize {
+		if err := ctx.Err(); err != nil {
+			f.Close()
+			return err
+		}
+		binary.LittleEndian.PutUint64(buf, uint64(off))
+		if _, err := f.Write(buf[:min(blockSize, size-off)]); err != nil {
+			f.Close()
+			return err
+		}
+	}
+	if fsync {
+		if err := f.Sync(); err != nil {
+			f.Close()
+			return fmt.Errorf("fsync: %w", err)
+		}
+	}
+	return f.Close()
 }
