@@ -381,3 +381,32 @@ func (fs *FS) Close() {
 
 // SyncJournal makes every change so far durable (fsync of a directory).
 func (fs *FS) SyncJournal() error { return fs.store.Sync() }
+
+// Resolve returns the attributes of the node at a slash-separated path from
+// the root ("" or "/" is the root), for path-based adapters (cgofuse, whose
+// callbacks name files by path). It takes no kernel reference.
+func (fs *FS) Resolve(p string) (Attr, error) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	n, err := fs.get(cache.RootID)
+	if err != nil {
+		return Attr{}, err
+	}
+	for _, name := range strings.Split(p, "/") {
+		if name == "" {
+			continue
+		}
+		if len(name) > NameMax {
+			return Attr{}, syscall.ENAMETOOLONG
+		}
+		d, err := fs.dir(n.ID)
+		if err != nil {
+			return Attr{}, err
+		}
+		if n, err = fs.child(d, name); err != nil {
+			return Attr{}, err
+		}
+	}
+	fs.syncFromContent(n)
+	return n.attr(), nil
+}

@@ -311,3 +311,21 @@ func TestWritesBehindTheCoreAreJournaled(t *testing.T) {
 		t.Fatalf("content after restart %q", got)
 	}
 }
+
+func TestResolveByPath(t *testing.T) {
+	r := newRig(t, t.TempDir())
+	d, _ := r.fs.Mkdir(cache.RootID, "d", 0o755, me)
+	id := r.writeFile(t, d.Ino, "f", "x")
+	for p, want := range map[string]uint64{"": cache.RootID, "/": cache.RootID, "/d": d.Ino, "d/f": id, "/d/f": id} {
+		a, err := r.fs.Resolve(p)
+		if err != nil || a.Ino != want {
+			t.Errorf("Resolve(%q) = %d, %v; want %d", p, a.Ino, err, want)
+		}
+	}
+	if _, err := r.fs.Resolve("/d/missing"); Errno(err) != syscall.ENOENT {
+		t.Errorf("missing: %v", err)
+	}
+	if _, err := r.fs.Resolve("/d/f/x"); Errno(err) != syscall.ENOTDIR {
+		t.Errorf("through a file: %v", err)
+	}
+}
