@@ -104,27 +104,23 @@ func (fs *FS) download(f Fetcher, id uint64) error {
 // Import fills a new cache with the tree of the remote: metadata only, the
 // content of files stays on the remote until they are opened. seen is
 // called for every file imported, so that the uploader knows the version
-// it starts from. It does nothing once the cache has a tree.
+// it starts from. Once an import has completed it does nothing; an import
+// that was interrupted (a crash, an error) continues where it stopped,
+// skipping what is already there.
 func (fs *FS) Import(ctx context.Context, r remote.Remote, seen func(id uint64, e remote.Entry)) (int, error) {
 	if fs.store.GetUint(metaKeyImported) != 0 {
 		return 0, nil
 	}
-	fs.mu.Lock()
-	root, err := fs.dir(cache.RootID)
-	empty := err == nil && len(root.children) == 0
-	fs.mu.Unlock()
+	count, err := fs.importDir(ctx, r, cache.RootID, "", seen)
 	if err != nil {
-		return 0, err
-	}
-	count := 0
-	if empty {
-		if count, err = fs.importDir(ctx, r, cache.RootID, "", seen); err != nil {
-			return count, err
-		}
+		return count, err
 	}
 	b := new(cache.Batch)
 	b.SetUint(metaKeyImported, 1)
-	return count, fs.store.Commit(b)
+	if err := fs.store.Commit(b); err != nil {
+		return count, err
+	}
+	return count, fs.store.Fold() // GetUint reads what is folded
 }
 
 const metaKeyImported = "imported"
@@ -149,7 +145,14 @@ func (fs *FS) importDir(ctx context.Context, r remote.Remote, parent uint64, dir
 	var fileEntries []remote.Entry
 	for _, e := range entries {
 		name := path.Base(e.Path)
-		if _, exists := p.children[name]; exists || len(name) > NameMax {
+		if len(name) > NameMax {
+			continue
+		}
+		if id, exists := p.children[name]; exists {
+			// Imported before an interruption: descend into directories.
+			if c, err := fs.get(id); err == nil && c.isDir() && e.Dir {
+				dirs = append(dirs, c)
+			}
 			continue
 		}
 		mt := e.ModTime.UnixNano()

@@ -93,3 +93,48 @@ func TestImportAndFetchOnOpen(t *testing.T) {
 		t.Fatalf("second import: %d %v", n, err)
 	}
 }
+
+func TestInterruptedImportContinues(t *testing.T) {
+	root := t.TempDir()
+	for _, d := range []string{"a", "b", "b/c"} {
+		os.MkdirAll(filepath.Join(root, d), 0o755)
+	}
+	for _, f := range []string{"a/1", "b/2", "b/c/3", "top"} {
+		os.WriteFile(filepath.Join(root, f), []byte(f), 0o644)
+	}
+	rem, _ := local.New(root)
+	dir := t.TempDir()
+	r := newRig(t, dir)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // the listing fails at once: an import cut short
+	if _, err := r.fs.Import(ctx, rem, func(uint64, remote.Entry) {}); err == nil {
+		t.Fatal("an import with a cancelled context succeeded")
+	}
+	if _, err := r.fs.Import(context.Background(), &stopAfter{Remote: rem, n: 2}, func(uint64, remote.Entry) {}); err == nil {
+		t.Fatal("an import whose listing fails succeeded")
+	}
+	r.close()
+	r = newRig(t, dir)
+	if _, err := r.fs.Import(context.Background(), rem, func(uint64, remote.Entry) {}); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"a/1", "b/2", "b/c/3", "top"} {
+		if _, err := r.fs.Resolve(p); err != nil {
+			t.Errorf("%s missing after the import continued: %v", p, err)
+		}
+	}
+}
+
+// stopAfter fails every List after the first n.
+type stopAfter struct {
+	remote.Remote
+	n int
+}
+
+func (s *stopAfter) List(ctx context.Context, dir string, fn func(remote.Entry) error) error {
+	if s.n == 0 {
+		return errors.New("connection reset")
+	}
+	s.n--
+	return s.Remote.List(ctx, dir, fn)
+}
