@@ -83,7 +83,12 @@ func (u *Uploader) execute(ctx context.Context, a *action) (note, hash string, e
 		}
 		return "setmeta", "", err
 	case actMove:
-		err := r.Rename(ctx, a.path, a.to)
+		var err error
+		if up, ok := u.loadUploaded(a.node); ok && !a.dir && up.Path == a.path {
+			err = u.renameIf(ctx, a.path, a.to, up.Version)
+		} else {
+			err = r.Rename(ctx, a.path, a.to)
+		}
 		if errors.Is(err, remote.ErrNotFound) {
 			// The source never reached the remote: create the destination instead.
 			if a.dir {
@@ -155,11 +160,11 @@ func (u *Uploader) put(ctx context.Context, a *action, path string) (note, hash 
 			return "content not cached: nothing to upload", "", nil
 		}
 		if up.Path != path {
-			if err := u.remote.Rename(ctx, up.Path, path); err != nil && !errors.Is(err, remote.ErrNotFound) {
+			if err := u.renameIf(ctx, up.Path, path, up.Version); err != nil && !errors.Is(err, remote.ErrNotFound) {
 				return "", "", err
 			}
 		}
-		if err := u.remote.SetMeta(ctx, path, c.Meta); err != nil {
+		if err := u.setMetaIf(ctx, path, c.Meta, up.Version); err != nil {
 			return "", "", err
 		}
 		u.refreshVersion(ctx, id, path, up.Hash)
@@ -171,7 +176,7 @@ func (u *Uploader) put(ctx context.Context, a *action, path string) (note, hash 
 		}
 		c.Meta.Hash = hash
 		if known && up.Path == path && up.Hash == hash {
-			err := u.remote.SetMeta(ctx, path, c.Meta)
+			err := u.setMetaIf(ctx, path, c.Meta, up.Version)
 			if err == nil {
 				u.refreshVersion(ctx, id, path, hash)
 				return "content unchanged: metadata only", hash, nil
@@ -312,6 +317,24 @@ func (u *Uploader) saveInProgress(id uint64, p *inProgress) error {
 		b.Put(cache.Uploads, cache.Key(id), v)
 	}
 	return u.store.Commit(b)
+}
+
+// setMetaIf updates metadata only if the remote still has version (when
+// known and the remote supports conditions), so that someone else's change
+// is a conflict rather than something silently adopted.
+func (u *Uploader) setMetaIf(ctx context.Context, path string, meta remote.Meta, version string) error {
+	if c, ok := u.remote.(remote.Conditional); ok && version != "" {
+		return c.SetMetaIf(ctx, path, meta, version)
+	}
+	return u.remote.SetMeta(ctx, path, meta)
+}
+
+// renameIf moves a file only if the remote still has version, like setMetaIf.
+func (u *Uploader) renameIf(ctx context.Context, from, to, version string) error {
+	if c, ok := u.remote.(remote.Conditional); ok && version != "" {
+		return c.RenameIf(ctx, from, to, version)
+	}
+	return u.remote.Rename(ctx, from, to)
 }
 
 // refreshVersion records the version now at path: metadata updates and

@@ -345,3 +345,35 @@ func TestUploaderOwnLandedUploadIsNoConflict(t *testing.T) {
 		t.Fatalf("after adoption: %+v %q", failed, readRemote(t, r.root, "a"))
 	}
 }
+
+func TestUploaderMetadataChangeDoesNotAdoptSomeoneElsesVersion(t *testing.T) {
+	for _, kind := range []Kind{Setattr, Rename} {
+		t.Run(string(kind), func(t *testing.T) {
+			r := newRig(t)
+			r.start(t)
+			r.src.set(1, "mine")
+			r.record(t, &Op{Kind: Create, Node: 1, Path: "a"})
+			r.flush(t)
+			os.WriteFile(filepath.Join(r.root, "a"), []byte("theirs"), 0o644)
+			op := &Op{Kind: kind, Node: 1, Path: "a"}
+			if kind == Rename {
+				op.Path2 = "b"
+			}
+			r.record(t, op)
+			if failed := r.flush(t); len(failed) != 1 || failed[0].State != Conflict {
+				t.Fatalf("want a conflict, got %+v", failed)
+			}
+			if got := readRemote(t, r.root, "a"); got != "theirs" {
+				t.Fatalf("their file was touched: %q", got)
+			}
+		})
+	}
+}
+
+func (f *failing) SetMetaIf(ctx context.Context, p string, m remote.Meta, v string) error {
+	return f.Remote.(remote.Conditional).SetMetaIf(ctx, p, m, v)
+}
+
+func (f *failing) RenameIf(ctx context.Context, from, to, v string) error {
+	return f.Remote.(remote.Conditional).RenameIf(ctx, from, to, v)
+}

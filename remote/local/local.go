@@ -23,7 +23,10 @@ import (
 	"github.com/ferry-fs/ferry/remote"
 )
 
-var _ remote.Remote = (*Local)(nil)
+var (
+	_ remote.Remote      = (*Local)(nil)
+	_ remote.Conditional = (*Local)(nil)
+)
 
 // staleTempAge is how long a temp file must go unchanged before Rmdir treats
 // it as left behind by a crashed Put and removes it.

@@ -54,6 +54,15 @@ func (l *Local) Delete(ctx context.Context, p string, cond remote.Cond) error {
 // with remote.ErrPermanent. If from is missing but to exists, an earlier
 // call is taken to have completed and Rename returns nil.
 func (l *Local) Rename(ctx context.Context, from, to string) error {
+	return l.rename(ctx, from, to, "")
+}
+
+// RenameIf implements remote.Conditional.
+func (l *Local) RenameIf(ctx context.Context, from, to, ifMatch string) error {
+	return l.rename(ctx, from, to, ifMatch)
+}
+
+func (l *Local) rename(ctx context.Context, from, to, want string) error {
 	const op = "rename"
 	if err := start(ctx, op, from, false); err != nil {
 		return err
@@ -82,6 +91,9 @@ func (l *Local) Rename(ctx context.Context, from, to string) error {
 	}
 	if err != nil {
 		return fail(op, from, err, reading)
+	}
+	if want != "" && version(sfi) != want {
+		return precondition(op, from, "version is "+version(sfi)+", not "+want)
 	}
 	if to == from {
 		return nil
@@ -232,6 +244,15 @@ func changed(fi fs.FileInfo) time.Time {
 // modification time of the symlink at p. A recorded hash is kept. A missing
 // p is remote.ErrNotFound.
 func (l *Local) SetMeta(ctx context.Context, p string, meta remote.Meta) error {
+	return l.setMeta(ctx, p, meta, "")
+}
+
+// SetMetaIf implements remote.Conditional.
+func (l *Local) SetMetaIf(ctx context.Context, p string, meta remote.Meta, ifMatch string) error {
+	return l.setMeta(ctx, p, meta, ifMatch)
+}
+
+func (l *Local) setMeta(ctx context.Context, p string, meta remote.Meta, want string) error {
 	const op = "setmeta"
 	if err := start(ctx, op, p, true); err != nil {
 		return err
@@ -247,7 +268,13 @@ func (l *Local) SetMeta(ctx context.Context, p string, meta remote.Meta) error {
 	defer l.mu.Unlock()
 	fi, err := parent.Lstat(base)
 	if err != nil {
+		if want != "" && errors.Is(err, fs.ErrNotExist) {
+			return precondition(op, p, "does not exist")
+		}
 		return fail(op, p, err, reading)
+	}
+	if want != "" && version(fi) != want {
+		return precondition(op, p, "version is "+version(fi)+", not "+want)
 	}
 	if fi.Mode()&fs.ModeSymlink != 0 {
 		if meta.ModTime.IsZero() {

@@ -258,3 +258,30 @@ func testMissing(t *testing.T, r remote.Remote, _ Options) {
 		wantErrIs(t, err, remote.ErrNotFound, fmt.Sprintf("List(%q)", dir))
 	}
 }
+
+// testConditionalMetaRename: a metadata update or rename pinned to a stale
+// version changes nothing; pinned to the current one it works.
+func testConditionalMetaRename(t *testing.T, r remote.Remote, _ Options) {
+	c := r.(remote.Conditional)
+	ctx := t.Context()
+	old := put(t, r, "cond/f", "v1")
+	cur := put(t, r, "cond/f", "v2")
+	m := remote.Meta{ModTime: time.Date(2023, 1, 2, 3, 4, 5, 0, time.UTC), Mode: 0o600}
+	wantErrIs(t, c.SetMetaIf(ctx, "cond/f", m, old.Version), remote.ErrPrecondition, "SetMetaIf with a stale version")
+	if got := stat(t, r, "cond/f"); got.ModTime.Equal(m.ModTime) {
+		t.Fatal("SetMetaIf with a stale version changed the mtime")
+	}
+	wantErrIs(t, c.RenameIf(ctx, "cond/f", "cond/g", old.Version), remote.ErrPrecondition, "RenameIf with a stale version")
+	wantContent(t, r, "cond/f", "v2")
+	if err := c.SetMetaIf(ctx, "cond/f", m, cur.Version); err != nil {
+		t.Fatalf("SetMetaIf with the current version: %v", err)
+	}
+	cur = stat(t, r, "cond/f")
+	if err := c.RenameIf(ctx, "cond/f", "cond/g", cur.Version); err != nil {
+		t.Fatalf("RenameIf with the current version: %v", err)
+	}
+	wantContent(t, r, "cond/g", "v2")
+	if err := c.RenameIf(ctx, "cond/f", "cond/g", cur.Version); err != nil {
+		t.Fatalf("RenameIf retried after it completed: %v", err)
+	}
+}

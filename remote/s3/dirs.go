@@ -79,14 +79,26 @@ func (r *Remote) SetMeta(ctx context.Context, p string, meta remote.Meta) error 
 		return err
 	}
 	for try := 1; ; try++ {
-		err := r.setMeta(ctx, op, p, meta)
+		err := r.setMeta(ctx, op, p, meta, "")
 		if !errors.Is(err, remote.ErrPrecondition) || try == setMetaTries {
 			return err
 		}
 	}
 }
 
-func (r *Remote) setMeta(ctx context.Context, op, p string, meta remote.Meta) error {
+// SetMetaIf implements remote.Conditional: the copy that replaces the
+// metadata is pinned to the caller's ETag.
+func (r *Remote) SetMetaIf(ctx context.Context, p string, meta remote.Meta, ifMatch string) error {
+	const op = "setmeta"
+	if err := r.start(ctx, op, p, false); err != nil {
+		return err
+	}
+	return r.setMeta(ctx, op, p, meta, ifMatch)
+}
+
+// setMeta replaces the metadata of p's object. want, when set, is the ETag
+// the object must have.
+func (r *Remote) setMeta(ctx context.Context, op, p string, meta remote.Meta, want string) error {
 	for _, c := range []struct {
 		key string
 		typ uint32
@@ -97,6 +109,9 @@ func (r *Remote) setMeta(ctx context.Context, op, p string, meta remote.Meta) er
 		}
 		if err != nil {
 			return err
+		}
+		if want != "" && trimETag(o.etag) != trimETag(want) {
+			return precondition(op, c.key, "version is "+o.etag+", not "+want)
 		}
 		md := maps.Clone(o.meta)
 		if md == nil {

@@ -41,6 +41,28 @@ func (r *Remote) Rename(ctx context.Context, from, to string) error {
 	}
 }
 
+// RenameIf implements remote.Conditional for files.
+func (r *Remote) RenameIf(ctx context.Context, from, to, ifMatch string) error {
+	const op = "rename"
+	if err := r.start(ctx, op, from, false); err != nil {
+		return err
+	}
+	o, err := r.head(ctx, op, r.key(from))
+	if errors.Is(err, remote.ErrNotFound) {
+		if _, terr := r.Stat(ctx, to); terr == nil {
+			return nil // an earlier call completed the move
+		}
+		return precondition(op, r.key(from), "does not exist")
+	}
+	if err != nil {
+		return err
+	}
+	if trimETag(o.etag) != trimETag(ifMatch) {
+		return precondition(op, r.key(from), "version is "+o.etag+", not "+ifMatch)
+	}
+	return r.Rename(ctx, from, to)
+}
+
 // rename makes one attempt at Rename. A source object that changed while
 // being moved fails it with remote.ErrPrecondition.
 func (r *Remote) rename(ctx context.Context, op, from, to string) error {

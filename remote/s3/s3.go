@@ -41,6 +41,7 @@ import (
 var (
 	_ remote.Remote        = (*Remote)(nil)
 	_ remote.Resumable     = (*Remote)(nil)
+	_ remote.Conditional   = (*Remote)(nil)
 	_ remote.UploadCleaner = (*Remote)(nil)
 )
 
