@@ -90,12 +90,12 @@ func RunWithOptions(t *testing.T, newRemote func(t *testing.T) remote.Remote, op
 			name string
 			fn   func(t *testing.T, r remote.Remote, opts Options)
 		}{"Resumable", testResumable})
+	}
 	if _, ok := newRemote(t).(remote.Conditional); ok {
 		tests = append(tests, struct {
 			name string
-			fn   func(*testing.T, remote.Remote, Options)
+			fn   func(t *testing.T, r remote.Remote, opts Options)
 		}{"ConditionalMetaRename", testConditionalMetaRename})
-	}
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
