@@ -110,10 +110,18 @@ func (u *Uploader) execute(ctx context.Context, a *action) (note, hash string, e
 		// Delete only the version this device knew: a file someone else
 		// changed meanwhile is a conflict, not something to throw away.
 		var cond remote.Cond
-		if up, ok := u.loadUploaded(a.node); ok && up.Path == a.path {
+		up, known := u.loadUploaded(a.node)
+		if known && up.Path == a.path {
 			cond.IfMatch = up.Version
 		}
-		if err := r.Delete(ctx, a.path, cond); err != nil {
+		err := r.Delete(ctx, a.path, cond)
+		if errors.Is(err, remote.ErrPrecondition) && up.Pending != "" {
+			// Perhaps ferry's own upload landed unrecorded before a crash.
+			if e, serr := r.Stat(ctx, a.path); serr == nil && e.Hash == up.Pending {
+				err = r.Delete(ctx, a.path, remote.Cond{IfMatch: e.Version})
+			}
+		}
+		if err != nil {
 			return "", "", err
 		}
 		u.saveUploaded(a.node, nil)

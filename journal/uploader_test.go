@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -376,4 +377,32 @@ func (f *failing) SetMetaIf(ctx context.Context, p string, m remote.Meta, v stri
 
 func (f *failing) RenameIf(ctx context.Context, from, to, v string) error {
 	return f.Remote.(remote.Conditional).RenameIf(ctx, from, to, v)
+}
+
+func TestUploaderDeleteAfterOwnUnrecordedUpload(t *testing.T) {
+	r := newRig(t)
+	r.start(t)
+	r.src.set(1, "v1")
+	r.record(t, &Op{Kind: Create, Node: 1, Path: "a"})
+	r.flush(t)
+	// As if a crash hit between an upload of v2 landing and its record:
+	// the record has v1's version and v2's hash as pending.
+	r.src.set(1, "v2")
+	c, _ := r.src.OpenContent(1)
+	hash, _ := hashContent(c)
+	up, _ := r.up.loadUploaded(1)
+	up.Pending = hash
+	r.up.saveUploaded(1, &up)
+	if _, err := r.rem.Remote.Put(context.Background(), "a", strings.NewReader("v2"), 2,
+		remote.Meta{ModTime: time.Unix(1e9, 0), Mode: 0o644, Hash: hash}, remote.Cond{}); err != nil {
+		t.Fatal(err)
+	}
+	delete(r.src.files, 1)
+	r.record(t, &Op{Kind: Unlink, Node: 1, Path: "a"})
+	if failed := r.flush(t); len(failed) != 0 {
+		t.Fatalf("deleting after ferry's own landed upload: %+v", failed)
+	}
+	if _, err := os.Stat(filepath.Join(r.root, "a")); !os.IsNotExist(err) {
+		t.Fatalf("a still on the remote: %v", err)
+	}
 }

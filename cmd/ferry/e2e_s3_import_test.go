@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -33,6 +34,9 @@ func TestE2ES3ImportInterrupted(t *testing.T) {
 			}
 			proxy := newRecordingProxy(t, srv.Endpoint)
 			stuck := make(chan struct{}, 1)
+			release := make(chan struct{})
+			releaseOnce := sync.OnceFunc(func() { close(release) })
+			t.Cleanup(releaseOnce)
 			proxy.setHook(func(w http.ResponseWriter, r *http.Request, _ http.Handler) bool {
 				if r.Method != http.MethodGet || r.URL.Query().Get("prefix") != "d3/" {
 					return false
@@ -45,7 +49,10 @@ func TestE2ES3ImportInterrupted(t *testing.T) {
 					http.Error(w, "", http.StatusForbidden)
 					return true
 				}
-				<-r.Context().Done()
+				select { // until ferry dies
+				case <-r.Context().Done():
+				case <-release:
+				}
 				return true
 			})
 			d := f.dirs(t)
@@ -78,7 +85,7 @@ func TestE2ES3ImportInterrupted(t *testing.T) {
 				t.Fatalf("ferry mount still runs 60s after the import failed\n%s", out.String())
 			}
 			noMountLeft(t, d.MP, 0)
-
+			releaseOnce()
 			proxy.setHook(nil)
 			m := startMountEnv(t, d, f.env(), flags...)
 			f.compareBucket(t, m.MP, "", compareOpts{fileMtimes: true})

@@ -97,6 +97,11 @@ func TestE2ES3ResumeLargeUpload(t *testing.T) {
 	var mu sync.Mutex // guards sent
 	sent := 0
 	delivered := make(chan struct{}, partsFirst)
+	// Held requests end when ferry dies or, at the latest, with the test.
+	// (A server notices a client gone only once the body is read.)
+	release := make(chan struct{})
+	releaseOnce := sync.OnceFunc(func() { close(release) })
+	t.Cleanup(releaseOnce)
 	proxy.setHook(func(w http.ResponseWriter, r *http.Request, forward http.Handler) bool {
 		q := r.URL.Query()
 		if r.Method != http.MethodPut || !q.Has("partNumber") || !q.Has("uploadId") {
@@ -107,7 +112,10 @@ func TestE2ES3ResumeLargeUpload(t *testing.T) {
 		n := sent
 		mu.Unlock()
 		if n > partsFirst {
-			<-r.Context().Done() // held until ferry dies
+			select { // held until ferry dies
+			case <-r.Context().Done():
+			case <-release:
+			}
 			return true
 		}
 		forward.ServeHTTP(w, r)
@@ -132,6 +140,7 @@ func TestE2ES3ResumeLargeUpload(t *testing.T) {
 	time.Sleep(time.Second)
 	m.kill9()
 	proxy.setHook(nil)
+	releaseOnce()
 	wantStale(t, d.MP)
 
 	ctx := ctxFor(t, 2*time.Minute)
