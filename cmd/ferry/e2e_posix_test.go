@@ -30,20 +30,26 @@ var posixSkips = map[string]string{
 func TestE2EPosix(t *testing.T) {
 	d := newMountDirs(t)
 	m := startMount(t, d, "--write-back", "100ms")
+	runPosixtest(t, m.MP)
+	// Whatever the suite left behind must reach the remote intact.
+	m.flush()
+	compareTrees(t, m.MP, d.Remote, compareOpts{perm: true})
+}
+
+// runPosixtest runs every case of go-fuse's posixtest in its own directory
+// of the mount at mp, skipping those in posixSkips.
+func runPosixtest(t *testing.T, mp string) {
 	for _, name := range slices.Sorted(maps.Keys(posixtest.All)) {
 		fn := posixtest.All[name]
 		t.Run(name, func(t *testing.T) {
 			if why, ok := posixSkips[name]; ok {
 				t.Skip(why)
 			}
-			dir := filepath.Join(m.MP, name)
+			dir := filepath.Join(mp, name)
 			if err := os.Mkdir(dir, 0o755); err != nil {
 				t.Fatal(err)
 			}
 			fn(t, dir)
 		})
 	}
-	// Whatever the suite left behind must reach the remote intact.
-	m.flush()
-	compareTrees(t, m.MP, d.Remote, compareOpts{perm: true})
 }

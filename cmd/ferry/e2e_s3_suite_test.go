@@ -6,19 +6,15 @@ package main
 
 import (
 	"context"
-	"maps"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/hanwen/go-fuse/v2/posixtest"
 )
 
 // TestE2ES3Posix runs go-fuse's POSIX suite on a mount of a bucket, with
@@ -28,19 +24,7 @@ func TestE2ES3Posix(t *testing.T) {
 	f := newS3(t)
 	d := f.dirs(t)
 	m := f.mount(t, d, "--write-back", "100ms")
-	for _, name := range slices.Sorted(maps.Keys(posixtest.All)) {
-		fn := posixtest.All[name]
-		t.Run(name, func(t *testing.T) {
-			if why, ok := posixSkips[name]; ok {
-				t.Skip(why)
-			}
-			dir := filepath.Join(m.MP, name)
-			if err := os.Mkdir(dir, 0o755); err != nil {
-				t.Fatal(err)
-			}
-			fn(t, dir)
-		})
-	}
+	runPosixtest(t, m.MP)
 	m.flush()
 	if diff := f.compareBucket(t, m.MP, "", compareOpts{perm: true, fileMtimes: true}); len(diff) > 0 {
 		logJournal(t, m.MP, diff)
