@@ -37,7 +37,8 @@ type action struct {
 	last     time.Time // time of the newest op: the write-back delay counts from here
 	maxSeq   uint64
 
-	pos       int // index in planner.acts
+	pos       int    // index in planner.acts
+	order     uint64 // position in journal order, never renumbered
 	running   bool
 	attempts  int
 	notBefore time.Time
@@ -75,9 +76,6 @@ func newAction(op *Op) *action {
 	return a
 }
 
-// mergeWindow bounds how far back a merge looks; beyond it ops stay separate.
-const mergeWindow = 4096
-
 // planner keeps the pending actions in journal order and coalesces each new
 // op into the previous action of the same node when that is provably
 // equivalent: no action between the two touches any path involved (the same
@@ -91,9 +89,36 @@ type planner struct {
 	// come after the remote carried them out but before they were marked
 	// done, so none of them counts as creating its node on the remote.
 	replay bool
+
+	// The newest order of any action that touched a path (exact), or a
+	// path or anything below it (under): touchedSince asks them instead of
+	// scanning every later action. Entries are not lowered when actions
+	// finish, which only ever forbids a merge, never allows a wrong one.
+	counter  uint64
+	exact    map[string]uint64
+	under    map[string]uint64
+	exactCnt map[string]int // live actions at the path
+	underCnt map[string]int // live actions at the path or below it
 }
 
-func newPlanner() *planner { return &planner{last: map[uint64]*action{}} }
+func newPlanner() *planner {
+	return &planner{last: map[uint64]*action{}, exact: map[string]uint64{}, under: map[string]uint64{},
+		exactCnt: map[string]int{}, underCnt: map[string]int{}}
+}
+
+// index records that a touches its paths (delta +1), or no longer does (-1).
+func (p *planner) index(a *action, delta int) {
+	for _, q := range a.paths() {
+		p.exactCnt[q] += delta
+		p.underCnt[q] += delta
+		forAncestors(q, func(anc string) { p.underCnt[anc] += delta })
+		if delta > 0 {
+			p.exact[q] = max(p.exact[q], a.order)
+			p.under[q] = max(p.under[q], a.order)
+			forAncestors(q, func(anc string) { p.under[anc] = max(p.under[anc], a.order) })
+		}
+	}
+}
 
 // add plans op. It returns the ops that need no remote action at all
 // (coalesced away), which the caller marks done.
@@ -101,17 +126,24 @@ func (p *planner) add(op *Op) (dropped []*Op) {
 	a := newAction(op)
 	a.created = a.created && !p.replay
 	if l := p.last[op.Node]; l != nil && !l.running && !p.touchedSince(l, a) {
+		p.index(l, -1) // merge may change its paths
 		switch merge(l, a) {
 		case mergedInto:
+			p.index(l, +1)
 			return nil
 		case cancelled:
+			p.index(l, +1) // remove takes it out again
 			p.remove(l)
 			return l.ops
+		default:
+			p.index(l, +1)
 		}
 	}
-	a.pos = len(p.acts)
+	p.counter++
+	a.pos, a.order = len(p.acts), p.counter
 	p.acts = append(p.acts, a)
 	p.live++
+	p.index(a, +1)
 	p.last[op.Node] = a
 	return nil
 }
@@ -166,22 +198,40 @@ func merge(l, b *action) mergeResult {
 	return separate
 }
 
-// touchedSince reports whether an action after l involves any path of l or b.
+// touchedSince reports whether a live action after l involves any path of
+// l or b: the same path, one below it, or one above it. The newest order
+// seen at a path may belong to an action already gone, so it only counts
+// when some action other than l is still there.
 func (p *planner) touchedSince(l, b *action) bool {
-	if len(p.acts)-l.pos > mergeWindow {
-		return true
-	}
-	mine := append(l.paths(), b.paths()...)
-	for _, x := range p.acts[l.pos+1:] {
-		if x == nil {
-			continue
-		}
-		for _, xp := range x.paths() {
-			for _, mp := range mine {
-				if related(xp, mp) {
-					return true
-				}
+	mine := l.paths()
+	ownUnder := func(q string) (n int) {
+		for _, lp := range mine {
+			if lp == q || (q == "" || strings.HasPrefix(lp, q+"/")) {
+				n++
 			}
+		}
+		return n
+	}
+	ownExact := func(q string) (n int) {
+		for _, lp := range mine {
+			if lp == q {
+				n++
+			}
+		}
+		return n
+	}
+	for _, q := range append(mine, b.paths()...) {
+		if p.under[q] > l.order && p.underCnt[q] > ownUnder(q) {
+			return true
+		}
+		hit := false
+		forAncestors(q, func(anc string) {
+			if p.exact[anc] > l.order && p.exactCnt[anc] > ownExact(anc) {
+				hit = true
+			}
+		})
+		if hit {
+			return true
 		}
 	}
 	return false
@@ -191,9 +241,16 @@ func (p *planner) remove(a *action) {
 	if p.acts[a.pos] == a {
 		p.acts[a.pos] = nil
 		p.live--
+		p.index(a, -1)
 	}
 	if p.last[a.node] == a {
 		delete(p.last, a.node)
+	}
+	if p.live == 0 {
+		clear(p.exact)
+		clear(p.under)
+		clear(p.exactCnt)
+		clear(p.underCnt)
 	}
 	if len(p.acts) > 1024 && p.live < len(p.acts)/2 {
 		p.compact()
