@@ -65,8 +65,12 @@ func (r *Remote) Put(ctx context.Context, p string, src io.Reader, size int64, m
 	if err != nil {
 		return remote.Entry{}, err
 	}
-	if err := r.deleteKey(ctx, op, r.linkKey(p), ""); err != nil {
-		return remote.Entry{}, err
+	// A file replaces a symlink of the same name. A put of a new file
+	// (If-None-Match) has none to replace, and saves the request.
+	if !cond.IfNoneMatch {
+		if err := r.deleteKey(ctx, op, r.linkKey(p), ""); err != nil {
+			return remote.Entry{}, err
+		}
 	}
 	return fileEntry(p, object{size: n, etag: etag, meta: md}), nil
 }
