@@ -24,6 +24,11 @@ import (
 	"github.com/spf13/cobra"
 )
 
+// kernelCacheTime is how long the kernel may trust names and attributes it
+// was given. Every change goes through the kernel for now, so it never sees
+// a stale one; a remote change feed must notify the kernel when it lands.
+const kernelCacheTime = time.Minute
+
 type mountOptions struct {
 	cacheDir    string
 	writeBack   time.Duration
@@ -227,7 +232,7 @@ func runMount(remoteSpec, mpArg string, o mountOptions) error {
 	}
 	defer unregister(mp)
 	srv, err := gofuse.Mount(fs, mp, gofuse.Options{FsName: t.name, ReadOnly: o.readOnly, AllowOther: o.allowOther,
-		Timeout: time.Second, Debug: o.debugFuse, Passthrough: o.passthrough})
+		Timeout: kernelCacheTime, Debug: o.debugFuse, Passthrough: o.passthrough})
 	if err != nil {
 		return fmt.Errorf("mount %s: %v", mp, err)
 	}

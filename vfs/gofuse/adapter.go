@@ -121,6 +121,13 @@ func (ad *Adapter) String() string { return "ferry" }
 
 func (ad *Adapter) Lookup(_ <-chan struct{}, h *fuse.InHeader, name string, out *fuse.EntryOut) fuse.Status {
 	a, err := ad.fs.Lookup(h.NodeId, name)
+	if vfs.Errno(err) == syscall.ENOENT {
+		// A negative entry: the kernel remembers the name is free, and
+		// drops that when ferry creates it.
+		out.NodeId = 0
+		out.SetEntryTimeout(ad.timeout)
+		return fuse.OK
+	}
 	if err != nil {
 		return status(err)
 	}
