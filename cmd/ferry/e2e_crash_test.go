@@ -479,23 +479,7 @@ func TestE2ECrashRemount(t *testing.T) {
 		}
 		model.load(t, top)
 
-		var killed atomic.Bool
-		w := &crashWorkload{m: model, r: rand.New(rand.NewPCG(r.Uint64(), 3)), top: top, iter: i, killed: &killed}
-		stop := make(chan struct{})
-		errc := make(chan error, 1)
-		go func() { errc <- w.run(stop) }()
-		time.Sleep(time.Duration(50+r.IntN(250)) * time.Millisecond)
-		killed.Store(true)
-		m.kill9()
-		close(stop)
-		select {
-		case err := <-errc:
-			if err != nil {
-				t.Fatalf("iteration %d: workload: %v", i, err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Fatalf("iteration %d: the workload is stuck after the kill", i)
-		}
+		w := killDuringWorkload(t, m, model, r, top, i, 50, 250)
 		t.Logf("iteration %d: write-back %s, %d ops before the kill, in flight: %q", i, wb, w.ops, model.uncertain)
 		wantStale(t, d.MP)
 	}
@@ -575,4 +559,29 @@ func wantStale(t testing.TB, mp string) {
 	if _, err := os.ReadDir(mp); !errors.Is(err, syscall.ENOTCONN) {
 		t.Errorf("after kill -9, readdir %s = %v, want ENOTCONN (a stale mount)", mp, err)
 	}
+}
+
+// killDuringWorkload runs a random workload on top for minMs plus up to
+// spreadMs milliseconds, then kill -9s the mount and waits for the
+// workload to notice.
+func killDuringWorkload(t *testing.T, m *ferryMount, model *crashModel, r *rand.Rand, top string, i, minMs, spreadMs int) *crashWorkload {
+	t.Helper()
+	var killed atomic.Bool
+	w := &crashWorkload{m: model, r: rand.New(rand.NewPCG(r.Uint64(), 3)), top: top, iter: i, killed: &killed}
+	stop := make(chan struct{})
+	errc := make(chan error, 1)
+	go func() { errc <- w.run(stop) }()
+	time.Sleep(time.Duration(minMs+r.IntN(spreadMs)) * time.Millisecond)
+	killed.Store(true)
+	m.kill9()
+	close(stop)
+	select {
+	case err := <-errc:
+		if err != nil {
+			t.Fatalf("iteration %d: workload: %v", i, err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("iteration %d: the workload is stuck after the kill", i)
+	}
+	return w
 }

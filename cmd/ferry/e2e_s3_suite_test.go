@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -73,23 +72,7 @@ func TestE2ES3CrashRemount(t *testing.T) {
 		}
 		model.load(t, top)
 
-		var killed atomic.Bool
-		w := &crashWorkload{m: model, r: rand.New(rand.NewPCG(r.Uint64(), 3)), top: top, iter: i, killed: &killed}
-		stop := make(chan struct{})
-		errc := make(chan error, 1)
-		go func() { errc <- w.run(stop) }()
-		time.Sleep(time.Duration(100+r.IntN(400)) * time.Millisecond)
-		killed.Store(true)
-		m.kill9()
-		close(stop)
-		select {
-		case err := <-errc:
-			if err != nil {
-				t.Fatalf("iteration %d: workload: %v", i, err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Fatalf("iteration %d: the workload is stuck after the kill", i)
-		}
+		w := killDuringWorkload(t, m, model, r, top, i, 100, 400)
 		t.Logf("iteration %d: write-back %s, %d ops before the kill, in flight: %q", i, wb, w.ops, model.uncertain)
 		wantStale(t, d.MP)
 	}
