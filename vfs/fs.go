@@ -333,7 +333,10 @@ func (fs *FS) release(n *node) {
 		}
 		b := new(cache.Batch)
 		b.Delete(cache.Meta, orphanKey(n.ID))
-		fs.store.Commit(b)
+		if err := fs.store.Commit(b); err != nil {
+			// Harmless: the next start finds the mark and the content gone.
+			fs.log.Warn("clear orphan mark", "node", n.ID, "err", err)
+		}
 	}
 }
 
