@@ -208,10 +208,19 @@ func (m *ferryMount) waitExit(d time.Duration) bool {
 // a cleanup that unmounts and kills the process.
 func startMount(t testing.TB, d mountDirs, extra ...string) *ferryMount {
 	t.Helper()
+	return startMountEnv(t, d, nil, extra...)
+}
+
+// startMountEnv is startMount with the child's environment given (nil:
+// this process's): the tests of one process run MinIOs with different
+// credentials at once.
+func startMountEnv(t testing.TB, d mountDirs, env []string, extra ...string) *ferryMount {
+	t.Helper()
 	requireFUSE(t)
 	args := append([]string{"mount", d.Remote, d.MP, "--cache-dir", d.Cache}, extra...)
 	m := &ferryMount{t: t, mountDirs: d, stderr: &lockedBuffer{}, done: make(chan struct{})}
 	m.cmd = exec.Command(ferryBin, args...)
+	m.cmd.Env = env
 	m.cmd.Stdout, m.cmd.Stderr = m.stderr, m.stderr
 	m.cmd.WaitDelay = 5 * time.Second
 	if err := m.cmd.Start(); err != nil {
@@ -228,7 +237,9 @@ func startMount(t testing.TB, d mountDirs, extra ...string) *ferryMount {
 	// killed ferry (ENOTCONN) nor the bare directory between its cleanup
 	// and the new mount; and mountinfo lists it. Mount ids are reused, so
 	// they cannot tell a new mount from a stale one.
-	deadline := time.Now().Add(10 * time.Second)
+	// A first mount of a bucket imports its tree before the kernel sees
+	// the mount: allow for it.
+	deadline := time.Now().Add(60 * time.Second)
 	for {
 		var st syscall.Statfs_t
 		if err := syscall.Statfs(d.MP, &st); err == nil && st.Type == fuseSuperMagic && !m.exited() {
@@ -245,7 +256,7 @@ func startMount(t testing.TB, d mountDirs, extra ...string) *ferryMount {
 			t.Fatalf("ferry %s exited before mounting (%v):\n%s", strings.Join(args, " "), m.cmd.ProcessState, out)
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("ferry %s: %s not mounted after 10s; stderr:\n%s", strings.Join(args, " "), d.MP, m.Stderr())
+			t.Fatalf("ferry %s: %s not mounted after 60s; stderr:\n%s", strings.Join(args, " "), d.MP, m.Stderr())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

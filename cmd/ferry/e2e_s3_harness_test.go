@@ -20,7 +20,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -90,51 +89,6 @@ func s3Env(accessKey, secretKey string) []string {
 func (f *s3Fixture) mount(t testing.TB, d mountDirs, extra ...string) *ferryMount {
 	t.Helper()
 	return startMountEnv(t, d, f.env(), append([]string{"--s3-endpoint", f.srv.Endpoint}, extra...)...)
-}
-
-// startMountEnv is startMount with the child's environment given: the
-// tests of one process run MinIOs with different credentials at once.
-func startMountEnv(t testing.TB, d mountDirs, env []string, extra ...string) *ferryMount {
-	t.Helper()
-	requireFUSE(t)
-	args := append([]string{"mount", d.Remote, d.MP, "--cache-dir", d.Cache}, extra...)
-	m := &ferryMount{t: t, mountDirs: d, stderr: &lockedBuffer{}, done: make(chan struct{})}
-	m.cmd = exec.Command(ferryBin, args...)
-	m.cmd.Env = env
-	m.cmd.Stdout, m.cmd.Stderr = m.stderr, m.stderr
-	m.cmd.WaitDelay = 5 * time.Second
-	if err := m.cmd.Start(); err != nil {
-		t.Fatalf("start ferry mount: %v", err)
-	}
-	go func() {
-		m.cmd.Wait()
-		close(m.done)
-	}()
-	t.Cleanup(m.cleanup)
-
-	// As in startMount; the deadline is longer because a first mount of
-	// a bucket imports its tree before the kernel sees the mount.
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		var st syscall.Statfs_t
-		if err := syscall.Statfs(d.MP, &st); err == nil && st.Type == fuseSuperMagic && !m.exited() {
-			if ids := mountIDs(t, d.MP); len(ids) > 0 {
-				m.mountID = ids[len(ids)-1]
-				return m
-			}
-		}
-		if m.exited() {
-			out := m.Stderr()
-			if lacksFUSE(out) {
-				noFUSE(t, out)
-			}
-			t.Fatalf("ferry %s exited before mounting (%v):\n%s", strings.Join(args, " "), m.cmd.ProcessState, out)
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("ferry %s: %s not mounted after 60s; stderr:\n%s", strings.Join(args, " "), d.MP, m.Stderr())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // expectErrorLog declares that the mount m logs an error line containing
