@@ -69,17 +69,11 @@ func (u *Uploader) execute(ctx context.Context, a *action) (note, hash string, e
 	case actPut:
 		return u.put(ctx, a, a.path)
 	case actMkdir:
-		if err := r.Mkdir(ctx, a.path); err != nil {
-			return "", "", err
-		}
-		return "mkdir", "", u.setMeta(ctx, a.node, a.path)
+		return "mkdir", "", u.mkdir(ctx, a.node, a.path)
 	case actSetMeta:
 		err := u.setMeta(ctx, a.node, a.path)
 		if errors.Is(err, remote.ErrNotFound) && a.dir {
-			if err := r.Mkdir(ctx, a.path); err != nil {
-				return "", "", err
-			}
-			err = u.setMeta(ctx, a.node, a.path)
+			err = u.mkdir(ctx, a.node, a.path)
 		}
 		return "setmeta", "", err
 	case actMove:
@@ -92,10 +86,7 @@ func (u *Uploader) execute(ctx context.Context, a *action) (note, hash string, e
 		if errors.Is(err, remote.ErrNotFound) {
 			// The source never reached the remote: create the destination instead.
 			if a.dir {
-				if err := r.Mkdir(ctx, a.to); err != nil {
-					return "", "", err
-				}
-				return "source missing on remote: mkdir " + a.to, "", u.setMeta(ctx, a.node, a.to)
+				return "source missing on remote: mkdir " + a.to, "", u.mkdir(ctx, a.node, a.to)
 			}
 			return u.put(ctx, &action{node: a.node}, a.to)
 		}
@@ -130,6 +121,15 @@ func (u *Uploader) execute(ctx context.Context, a *action) (note, hash string, e
 		return "removed on remote", "", r.Rmdir(ctx, a.path)
 	}
 	return "", "", errors.New("unknown action")
+}
+
+// mkdir creates directory id on the remote at path, with its metadata.
+func (u *Uploader) mkdir(ctx context.Context, id uint64, path string) error {
+	meta, err := u.src.NodeMeta(id)
+	if err != nil && !errors.Is(err, ErrGone) {
+		return err
+	}
+	return u.remote.Mkdir(ctx, path, meta)
 }
 
 func (u *Uploader) setMeta(ctx context.Context, id uint64, path string) error {

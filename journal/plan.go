@@ -125,7 +125,7 @@ func (p *planner) index(a *action, delta int) {
 func (p *planner) add(op *Op) (dropped []*Op) {
 	a := newAction(op)
 	a.created = a.created && !p.replay
-	if l := p.last[op.Node]; l != nil && !l.running && !p.touchedSince(l, a) {
+	if l := p.last[op.Node]; l != nil && !l.running && (dirMeta(l, a) && !p.aboveTouchedSince(l) || !p.touchedSince(l, a)) {
 		p.index(l, -1) // merge may change its paths
 		switch merge(l, a) {
 		case mergedInto:
@@ -196,6 +196,35 @@ func merge(l, b *action) mergeResult {
 		return absorb()
 	}
 	return separate
+}
+
+// dirMeta reports whether b only sets the metadata of the directory that l
+// creates or sets the metadata of. Actions on paths below it may come
+// between: none of them depends on the directory's mtime or mode on the
+// remote, and l reads the metadata when it runs. So a directory's final
+// setattr (tar sets it after extracting the contents) joins its mkdir.
+func dirMeta(l, b *action) bool {
+	return b.kind == actSetMeta && (l.kind == actMkdir || l.kind == actSetMeta) && l.path == b.path
+}
+
+// aboveTouchedSince reports whether a live action after l involves l's
+// path itself or one above it.
+func (p *planner) aboveTouchedSince(l *action) bool {
+	for _, q := range l.paths() {
+		if p.exact[q] > l.order && p.exactCnt[q] > 1 {
+			return true
+		}
+		hit := false
+		forAncestors(q, func(anc string) {
+			if p.exact[anc] > l.order && p.exactCnt[anc] > 0 {
+				hit = true
+			}
+		})
+		if hit {
+			return true
+		}
+	}
+	return false
 }
 
 // touchedSince reports whether a live action after l involves any path of

@@ -49,8 +49,11 @@ type Entry struct {
 
 // Meta is what ferry stores beside the content of a file.
 type Meta struct {
-	ModTime  time.Time
-	Mode     os.FileMode // permission bits plus os.ModeSymlink for links
+	ModTime time.Time
+	// Mode holds the permission bits, plus os.ModeSymlink for links. In
+	// SetMeta, os.ModeDir says that the path is a directory, which saves
+	// backends the requests to find out.
+	Mode     os.FileMode
 	UID, GID uint32
 	Hash     string // blake3 hex of the content
 	Link     string // symlink target; when set the content is ignored
@@ -112,8 +115,10 @@ type Remote interface {
 	// remains.
 	Rename(ctx context.Context, from, to string) error
 
-	// Mkdir creates the directory path and any missing parents. Idempotent.
-	Mkdir(ctx context.Context, path string) error
+	// Mkdir creates the directory path and any missing parents, and gives
+	// path the modification time and permission bits of meta (when zero:
+	// now and 0755). Idempotent: an existing directory just gets meta.
+	Mkdir(ctx context.Context, path string, meta Meta) error
 
 	// Rmdir removes the empty directory path. Idempotent: a missing path is
 	// not an error. A directory that is not empty is left alone and yields

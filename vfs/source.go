@@ -25,9 +25,12 @@ func (fs *FS) live(id uint64) (*node, error) {
 
 func (n *node) meta() remote.Meta {
 	m := remote.Meta{ModTime: time.Unix(0, n.Mtime), Mode: os.FileMode(n.Mode & 0o777), UID: n.UID, GID: n.GID}
-	if n.Kind == cache.Symlink {
+	switch n.Kind {
+	case cache.Symlink:
 		m.Mode |= os.ModeSymlink
 		m.Link = n.Link
+	case cache.Dir:
+		m.Mode |= os.ModeDir
 	}
 	return m
 }

@@ -221,7 +221,7 @@ func runMount(remoteSpec, mpArg string, o mountOptions) error {
 
 	// The control socket and the registry entry come first: once the
 	// kernel shows the mount, `ferry status` and `ferry flush` must work.
-	m := &mount{mp: mp, remote: t.name, cacheDir: cacheDir, up: up, store: store, log: log}
+	m := &mount{mp: mp, remote: t.name, cacheDir: cacheDir, up: up, store: store, rem: rem, log: log}
 	stopControl, err := serveControl(cacheDir, m.handler())
 	if err != nil {
 		return err
@@ -261,6 +261,7 @@ type mount struct {
 	mp, remote, cacheDir string
 	up                   *journal.Uploader
 	store                *cache.Store
+	rem                  remote.Remote
 	log                  *slog.Logger
 
 	mu  sync.Mutex   // serialises unmounts; guards srv
@@ -295,12 +296,19 @@ type statusReply struct {
 	CacheDir   string `json:"cache_dir"`
 	PID        int    `json:"pid"`
 	journal.Stats
+	// RemoteRequests counts the requests sent to the remote since the
+	// mount started, by API operation; absent for backends that do not count.
+	RemoteRequests map[string]uint64 `json:"remote_requests,omitempty"`
 }
 
 func (m *mount) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, 200, statusReply{Mountpoint: m.mp, Remote: m.remote, CacheDir: m.cacheDir, PID: os.Getpid(), Stats: m.up.Stats()})
+		reply := statusReply{Mountpoint: m.mp, Remote: m.remote, CacheDir: m.cacheDir, PID: os.Getpid(), Stats: m.up.Stats()}
+		if c, ok := m.rem.(remote.Counter); ok {
+			reply.RemoteRequests = c.Requests()
+		}
+		writeJSON(w, 200, reply)
 	})
 	mux.HandleFunc("POST /flush", func(w http.ResponseWriter, r *http.Request) {
 		timeout, err := queryDuration(r, "timeout")

@@ -136,7 +136,7 @@ func TestTempFilesHiddenAndReserved(t *testing.T) {
 func TestRmdirRemovesStaleTempFiles(t *testing.T) {
 	l := newLocal(t)
 	ctx := t.Context()
-	if err := l.Mkdir(ctx, "d"); err != nil {
+	if err := l.Mkdir(ctx, "d", remote.Meta{}); err != nil {
 		t.Fatal(err)
 	}
 	tmp := filepath.Join(l.Root(), "d", tempPrefix+"crashed")
@@ -161,7 +161,7 @@ func TestRmdirRemovesStaleTempFiles(t *testing.T) {
 
 func TestDeleteDirectoryIsPermanent(t *testing.T) {
 	l := newLocal(t)
-	if err := l.Mkdir(t.Context(), "d"); err != nil {
+	if err := l.Mkdir(t.Context(), "d", remote.Meta{}); err != nil {
 		t.Fatal(err)
 	}
 	err := l.Delete(t.Context(), "d", remote.Cond{})
@@ -179,7 +179,7 @@ func TestRenameOntoEmptyDirectory(t *testing.T) {
 	if _, err := put(t, l, "src/f", "f", remote.Meta{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.Mkdir(ctx, "dst"); err != nil {
+	if err := l.Mkdir(ctx, "dst", remote.Meta{}); err != nil {
 		t.Fatal(err)
 	}
 	if err := l.Rename(ctx, "src", "dst"); err != nil {
@@ -255,7 +255,7 @@ func TestParentIsAFile(t *testing.T) {
 	if _, err := put(t, l, "f/child", "x", remote.Meta{}); !errors.Is(err, remote.ErrPermanent) {
 		t.Errorf("Put below a file: err = %v, want ErrPermanent", err)
 	}
-	if err := l.Mkdir(ctx, "f/d"); !errors.Is(err, remote.ErrPermanent) {
+	if err := l.Mkdir(ctx, "f/d", remote.Meta{}); !errors.Is(err, remote.ErrPermanent) {
 		t.Errorf("Mkdir below a file: err = %v, want ErrPermanent", err)
 	}
 	if _, err := l.Stat(ctx, "f/child"); !errors.Is(err, remote.ErrNotFound) {

@@ -142,10 +142,10 @@ func (l *Local) lstat(op, p string) (fs.FileInfo, error) {
 	return nil, err
 }
 
-// Mkdir creates the directory p and its missing parents (mode 0755). An
-// existing directory is fine; a file or symlink in the way is
-// remote.ErrPermanent.
-func (l *Local) Mkdir(ctx context.Context, p string) error {
+// Mkdir creates the directory p and its missing parents (mode 0755), then
+// gives p meta's mtime and permission bits where set. An existing directory
+// is fine; a file or symlink in the way is remote.ErrPermanent.
+func (l *Local) Mkdir(ctx context.Context, p string, meta remote.Meta) error {
 	const op = "mkdir"
 	if err := start(ctx, op, p, true); err != nil {
 		return err
@@ -154,7 +154,10 @@ func (l *Local) Mkdir(ctx context.Context, p string) error {
 	if err != nil {
 		return fail(op, p, err, writing)
 	}
-	return d.Close()
+	if err := d.Close(); err != nil || p == "" || (meta.ModTime.IsZero() && meta.Mode.Perm() == 0) {
+		return err
+	}
+	return l.setMeta(ctx, p, meta, "")
 }
 
 // Rmdir removes the empty directory p. A missing p is not an error. Temp

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -101,6 +102,31 @@ func testSetMeta(t *testing.T, r remote.Remote, _ Options) {
 	}
 	err := r.SetMeta(t.Context(), "meta/missing", m)
 	wantErrIs(t, err, remote.ErrNotFound, "SetMeta of a missing file")
+
+	// Directories, with and without the os.ModeDir hint, made with Mkdir
+	// or implied by a file below them. The files inside stay.
+	put(t, r, "meta/implicit/f", content)
+	for i, perm := range []os.FileMode{0o750, 0o705} { // the second Mkdir finds it made
+		mm := remote.Meta{ModTime: m.ModTime.Add(time.Duration(i+1) * time.Minute), Mode: perm}
+		if err := r.Mkdir(t.Context(), "meta/made", mm); err != nil {
+			t.Fatalf("Mkdir: %v", err)
+		}
+		wantMeta(t, "Stat after Mkdir with metadata", stat(t, r, "meta/made"), mm)
+	}
+	for _, d := range []string{"meta/implicit", "meta/made"} {
+		for _, hint := range []os.FileMode{0, os.ModeDir} {
+			dm := remote.Meta{ModTime: m.ModTime.Add(time.Duration(hint>>20+1) * time.Hour), Mode: 0o700 | hint}
+			if err := r.SetMeta(t.Context(), d, dm); err != nil {
+				t.Fatalf("SetMeta(%q, %v): %v", d, dm.Mode, err)
+			}
+			e := stat(t, r, d)
+			if !e.Dir {
+				t.Fatalf("Stat(%q) after SetMeta = %+v, want a directory", d, e)
+			}
+			wantMeta(t, "Stat of a directory after SetMeta "+dm.Mode.String(), e, dm)
+		}
+	}
+	wantContent(t, r, "meta/implicit/f", content)
 }
 
 var errBoom = errors.New("reader failed on purpose")

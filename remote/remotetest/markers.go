@@ -15,7 +15,7 @@ func testDirMarkers(t *testing.T, r remote.Remote, _ Options) {
 	ctx := t.Context()
 	mkdir := func(p string) {
 		t.Helper()
-		if err := r.Mkdir(ctx, p); err != nil {
+		if err := r.Mkdir(ctx, p, remote.Meta{}); err != nil {
 			t.Fatalf("Mkdir(%q): %v", p, err)
 		}
 	}
@@ -79,7 +79,7 @@ func testDirMarkers(t *testing.T, r remote.Remote, _ Options) {
 	wantContent(t, r, "dm/implicit/f", "f")
 
 	// A file in the way of Mkdir is an error no retry fixes.
-	err := r.Mkdir(ctx, "dm/file")
+	err := r.Mkdir(ctx, "dm/file", remote.Meta{})
 	wantErrIs(t, err, remote.ErrPermanent, "Mkdir over a file")
 	wantContent(t, r, "dm/file", "file")
 }

@@ -102,7 +102,7 @@ func testRejectedPaths(t *testing.T, r remote.Remote, _ Options) {
 		if e, err := r.Put(ctx, p, strings.NewReader("x"), 1, meta("x"), remote.Cond{}); err == nil {
 			t.Errorf("Put(%q) = %+v, nil; want an error", p, e)
 		}
-		if err := r.Mkdir(ctx, p+"/d"); err == nil {
+		if err := r.Mkdir(ctx, p+"/d", remote.Meta{}); err == nil {
 			t.Errorf("Mkdir(%q) succeeded", p+"/d")
 		}
 		if err := r.Delete(ctx, p, remote.Cond{}); err == nil {

@@ -200,7 +200,7 @@ func testRenameDir(t *testing.T, r remote.Remote, _ Options) {
 func testMkdirRmdir(t *testing.T, r remote.Remote, _ Options) {
 	ctx := t.Context()
 	for range 2 { // idempotent
-		if err := r.Mkdir(ctx, "m/empty"); err != nil {
+		if err := r.Mkdir(ctx, "m/empty", remote.Meta{}); err != nil {
 			t.Fatalf("Mkdir: %v", err)
 		}
 	}
@@ -220,7 +220,7 @@ func testMkdirRmdir(t *testing.T, r remote.Remote, _ Options) {
 		t.Errorf("Rmdir of a missing directory: %v", err)
 	}
 
-	if err := r.Mkdir(ctx, "m/full"); err != nil {
+	if err := r.Mkdir(ctx, "m/full", remote.Meta{}); err != nil {
 		t.Fatalf("Mkdir: %v", err)
 	}
 	put(t, r, "m/full/file", "content")

@@ -3,16 +3,18 @@ package s3
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"maps"
 	"time"
 
 	"github.com/ferry-fs/ferry/remote"
 )
 
-// Mkdir writes the marker "p/" of the directory p, unless it has one, so
-// that p exists even while empty. Parents need no marker: the marker's key
-// implies them. A file at p is remote.ErrPermanent. The root needs nothing.
-func (r *Remote) Mkdir(ctx context.Context, p string) error {
+// Mkdir writes the marker "p/" of the directory p, carrying meta, so that
+// p exists even while empty: one request after the check that no file is
+// at p. Parents need no marker: the marker's key implies them. A file at p
+// is remote.ErrPermanent. The root needs nothing.
+func (r *Remote) Mkdir(ctx context.Context, p string, meta remote.Meta) error {
 	const op = "mkdir"
 	if err := r.start(ctx, op, p, true); err != nil || p == "" {
 		return err
@@ -22,10 +24,7 @@ func (r *Remote) Mkdir(ctx context.Context, p string) error {
 	} else if !errors.Is(err, remote.ErrNotFound) {
 		return err
 	}
-	_, err := r.putObject(ctx, op, r.dirKey(p), nil, userMeta(remote.Meta{}, sIFDIR), remote.Cond{IfNoneMatch: true})
-	if errors.Is(err, remote.ErrPrecondition) {
-		return nil // the marker exists
-	}
+	_, err := r.putObject(ctx, op, r.dirKey(p), nil, userMeta(meta, sIFDIR), remote.Cond{})
 	return err
 }
 
@@ -71,11 +70,20 @@ const setMetaTries = 3
 // changing the mtime (unless zero) and the mode (unless it has no
 // permission bits) and keeping the rest: hash, owner, content type. The copy
 // is pinned to the version just read, so a concurrent write is never undone.
-// A directory without a marker gets one carrying the metadata. A missing p
+// A directory without a marker gets one carrying the metadata. With
+// fs.ModeDir in meta.Mode, p is taken to be a directory and its marker is
+// written with meta in one request. A missing p
 // is remote.ErrNotFound.
 func (r *Remote) SetMeta(ctx context.Context, p string, meta remote.Meta) error {
 	const op = "setmeta"
 	if err := r.start(ctx, op, p, true); err != nil || p == "" {
+		return err
+	}
+	if meta.Mode&fs.ModeDir != 0 {
+		// A directory's metadata is all its marker holds: writing the
+		// marker anew is one request, and gives a marker to a directory
+		// that had none.
+		_, err := r.putObject(ctx, op, r.dirKey(p), nil, userMeta(meta, sIFDIR), remote.Cond{})
 		return err
 	}
 	for try := 1; ; try++ {

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ferry-fs/ferry/remote"
 	"github.com/ferry-fs/ferry/remote/s3/s3test"
 )
 
@@ -115,7 +116,7 @@ func TestNewFromEnvironment(t *testing.T) {
 	if err != nil {
 		t.Fatalf("New from the environment: %v", err)
 	}
-	if err := r.Mkdir(t.Context(), "d"); err != nil {
+	if err := r.Mkdir(t.Context(), "d", remote.Meta{}); err != nil {
 		t.Fatalf("Mkdir: %v", err)
 	}
 	if e, err := r.Stat(t.Context(), "d"); err != nil || !e.Dir {

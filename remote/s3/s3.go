@@ -43,6 +43,7 @@ var (
 	_ remote.Resumable     = (*Remote)(nil)
 	_ remote.Conditional   = (*Remote)(nil)
 	_ remote.UploadCleaner = (*Remote)(nil)
+	_ remote.Counter       = (*Remote)(nil)
 )
 
 // Sizes S3 imposes, and the defaults of Config.
@@ -112,6 +113,8 @@ type Remote struct {
 
 	mu      sync.Mutex          // guards skipped
 	skipped map[string]struct{} // keys List skipped, without the bucket
+
+	count *requestCounter
 }
 
 // New connects to the bucket and checks that it exists and is accessible,
@@ -144,13 +147,14 @@ func New(ctx context.Context, cfg Config) (*Remote, error) {
 		cfg:     cfg,
 		log:     cfg.Logger,
 		skipped: map[string]struct{}{},
+		count:   &requestCounter{n: map[string]uint64{}},
 	}
-	r.client = newClient(awsCfg, cfg)
+	r.client = newClient(awsCfg, cfg, r.count)
 	region, err := r.checkBucket(ctx, awsCfg)
 	if region != "" && region != awsCfg.Region {
 		// AWS answers 301 with the bucket's region when asked in another.
 		awsCfg.Region = region
-		r.client = newClient(awsCfg, cfg)
+		r.client = newClient(awsCfg, cfg, r.count)
 		_, err = r.checkBucket(ctx, awsCfg)
 	}
 	if errors.Is(err, ErrUnreachable) {
@@ -165,7 +169,7 @@ func New(ctx context.Context, cfg Config) (*Remote, error) {
 // newClient makes the S3 client. Checksums are left to Content-MD5, which
 // every S3-compatible server checks; the SDK's newer default trailers are
 // not understood everywhere.
-func newClient(awsCfg aws.Config, cfg Config) *s3.Client {
+func newClient(awsCfg aws.Config, cfg Config, count *requestCounter) *s3.Client {
 	return s3.NewFromConfig(awsCfg, func(o *s3.Options) {
 		if cfg.Endpoint != "" {
 			o.BaseEndpoint = aws.String(cfg.Endpoint)
@@ -173,6 +177,7 @@ func newClient(awsCfg aws.Config, cfg Config) *s3.Client {
 		o.UsePathStyle = pathStyle(cfg, awsCfg)
 		o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
 		o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
+		o.APIOptions = append(o.APIOptions, count.add)
 	})
 }
 
