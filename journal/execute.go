@@ -69,11 +69,15 @@ func (u *Uploader) execute(ctx context.Context, a *action) (note, hash string, e
 	case actPut:
 		return u.put(ctx, a, a.path)
 	case actMkdir:
+		a.change = u.dirChange(a.node, a.path)
 		return "mkdir", "", u.mkdir(ctx, a.node, a.path)
 	case actSetMeta:
 		err := u.setMeta(ctx, a.node, a.path)
 		if errors.Is(err, remote.ErrNotFound) && a.dir {
 			err = u.mkdir(ctx, a.node, a.path)
+		}
+		if a.dir {
+			a.change = u.dirChange(a.node, a.path)
 		}
 		return "setmeta", "", err
 	case actMove:
@@ -86,17 +90,38 @@ func (u *Uploader) execute(ctx context.Context, a *action) (note, hash string, e
 		if errors.Is(err, remote.ErrNotFound) {
 			// The source never reached the remote: create the destination instead.
 			if a.dir {
+				a.change = u.dirChange(a.node, a.to)
 				return "source missing on remote: mkdir " + a.to, "", u.mkdir(ctx, a.node, a.to)
 			}
-			return u.put(ctx, &action{node: a.node}, a.to)
+			pa := &action{node: a.node}
+			note, hash, err := u.put(ctx, pa, a.to)
+			a.change = pa.change
+			return note, hash, err
 		}
 		if err != nil {
 			return "", "", err
 		}
+		a.change = &Change{Op: changeMove, Path: a.path, To: a.to, Dir: a.dir}
 		if up, ok := u.loadUploaded(a.node); ok && up.Path == a.path {
 			u.refreshVersion(ctx, a.node, a.to, up.Hash)
+			if up, ok := u.loadUploaded(a.node); ok {
+				a.change.Version, a.change.Hash = up.Version, up.Hash
+			}
 		}
 		return "renamed on remote", "", nil
+	case actDelete, actRmdir:
+		if u.cfg.KeepDeletes {
+			return "upload mode: the remote keeps it", "", nil
+		}
+		return u.remove(ctx, a)
+	}
+	return "", "", errors.New("unknown action")
+}
+
+// remove carries out a delete or rmdir action.
+func (u *Uploader) remove(ctx context.Context, a *action) (note, hash string, err error) {
+	r := u.remote
+	switch a.kind {
 	case actDelete:
 		// Delete only the version this device knew: a file someone else
 		// changed meanwhile is a conflict, not something to throw away.
@@ -112,15 +137,35 @@ func (u *Uploader) execute(ctx context.Context, a *action) (note, hash string, e
 				err = r.Delete(ctx, a.path, remote.Cond{IfMatch: e.Version})
 			}
 		}
+		if errors.Is(err, remote.ErrPrecondition) && u.cfg.Tree != nil {
+			return u.deleteConflict(ctx, a.path)
+		}
 		if err != nil {
 			return "", "", err
 		}
 		u.saveUploaded(a.node, nil)
+		a.change = &Change{Op: changeDelete, Path: a.path, Version: cond.IfMatch}
 		return "deleted on remote", "", nil
 	case actRmdir:
+		a.change = &Change{Op: changeRmdir, Path: a.path, Dir: true}
 		return "removed on remote", "", r.Rmdir(ctx, a.path)
 	}
 	return "", "", errors.New("unknown action")
+}
+
+// dirChange is the change-log entry of a directory made or changed at path.
+func (u *Uploader) dirChange(id uint64, path string) *Change {
+	c := &Change{Op: changeMkdir, Path: path, Dir: true}
+	if meta, err := u.src.NodeMeta(id); err == nil {
+		c.MTime, c.Mode = meta.ModTime, uint32(meta.Mode.Perm())
+	}
+	return c
+}
+
+// fileChange is the change-log entry of a file or symlink uploaded to path.
+func fileChange(path string, c *Content, up uploaded) *Change {
+	return &Change{Op: changePut, Path: path, Version: up.Version, Hash: up.Hash, Size: c.Size,
+		MTime: c.Meta.ModTime, Mode: uint32(c.Meta.Mode.Perm()), Link: c.Meta.Link}
 }
 
 // mkdir creates directory id on the remote at path, with its metadata.
@@ -176,6 +221,9 @@ func (u *Uploader) put(ctx context.Context, a *action, path string) (note, hash 
 			return "", "", err
 		}
 		u.refreshVersion(ctx, id, path, up.Hash)
+		if now, ok := u.loadUploaded(id); ok {
+			a.change = fileChange(path, c, now)
+		}
 		return "content not cached: metadata only", up.Hash, nil
 	}
 	if c.Meta.Link == "" {
@@ -187,6 +235,9 @@ func (u *Uploader) put(ctx context.Context, a *action, path string) (note, hash 
 			err := u.setMetaIf(ctx, path, c.Meta, up.Version)
 			if err == nil {
 				u.refreshVersion(ctx, id, path, hash)
+				if now, ok := u.loadUploaded(id); ok {
+					a.change = fileChange(path, c, now)
+				}
 				return "content unchanged: metadata only", hash, nil
 			}
 			if !errors.Is(err, remote.ErrNotFound) {
@@ -221,15 +272,22 @@ func (u *Uploader) put(ctx context.Context, a *action, path string) (note, hash 
 			return note, hash, err
 		}
 	}
+	if errors.Is(err, remote.ErrPrecondition) {
+		if note, err := u.conflictOnPut(ctx, a, path); note != "" || err != nil {
+			return note, "", err
+		}
+	}
 	if err != nil {
 		return "", "", err
 	}
 	// The remote holds this version now, even if the file changed since it
 	// was read: the retry's conditional write must expect it.
-	u.saveUploaded(id, &uploaded{Path: path, Hash: hash, Version: e.Version})
+	now := uploaded{Path: path, Hash: hash, Version: e.Version}
+	u.saveUploaded(id, &now)
 	if c.Changed() {
 		return "", "", errModified
 	}
+	a.change = fileChange(path, c, now)
 	u.mu.Lock()
 	u.stats.UploadedBytes += c.Size
 	u.mu.Unlock()

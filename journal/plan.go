@@ -37,6 +37,8 @@ type action struct {
 	last     time.Time // time of the newest op: the write-back delay counts from here
 	maxSeq   uint64
 
+	change *Change // what the executor did, for the change log
+
 	pos       int    // index in planner.acts
 	order     uint64 // position in journal order, never renumbered
 	running   bool

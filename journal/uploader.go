@@ -24,6 +24,14 @@ type Config struct {
 	MaxDone    int           // done ops kept for history
 	MaxBackoff time.Duration
 	Log        *slog.Logger
+	// Device names this mount in conflict copies; DeviceID tells its
+	// change-log objects apart from other devices' (unique per cache).
+	Device, DeviceID string
+	// Tree applies remote changes and conflict copies to the mount. Without
+	// it (or without a remote.Area) the sync is one way.
+	Tree Tree
+	// KeepDeletes: local deletes stay local (the upload mode's default).
+	KeepDeletes bool
 }
 
 // Stats is a snapshot of the uploader for `ferry status`.
@@ -37,6 +45,7 @@ type Stats struct {
 	LastError     string    `json:"last_error,omitempty"`
 	UploadedOps   uint64    `json:"uploaded_ops"`
 	UploadedBytes int64     `json:"uploaded_bytes"`
+	Conflicts     int       `json:"conflicts"` // conflict copies made this run
 }
 
 // Uploader replays the journal to a remote.
@@ -64,6 +73,18 @@ type Uploader struct {
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 	closed   bool
+
+	// The change log, see changes.go. area is nil when the remote has none.
+	area    remote.Area
+	outbox  []Change // guarded by mu
+	logSeq  uint64   // guarded by mu
+	logWake chan struct{}
+	logMu   sync.Mutex // serialises log writes
+
+	started time.Time // when the uploader started: a new cache polls from here
+
+	pollMu sync.Mutex // serialises polls and rescans; guards poll
+	poll   *pollState // nil until StartPolling
 }
 
 // NewUploader loads the pending ops of the journal and starts replaying them.
@@ -83,7 +104,11 @@ func NewUploader(store *cache.Store, j *Journal, r remote.Remote, src Source, cf
 	ctx, cancel := context.WithCancel(context.Background())
 	u := &Uploader{store: store, j: j, remote: r, src: src, cfg: cfg, log: cfg.Log,
 		plan: newPlanner(), running: map[*action]bool{}, known: map[uint64]*uploaded{}, progress: map[uint64]*inProgress{},
-		wake: make(chan struct{}, 1), ctx: ctx, cancel: cancel}
+		wake: make(chan struct{}, 1), ctx: ctx, cancel: cancel, logWake: make(chan struct{}, 1)}
+	u.started = time.Now()
+	if a, ok := r.(remote.Area); ok && cfg.DeviceID != "" {
+		u.area = a
+	}
 	if err := store.Fold(); err != nil {
 		cancel()
 		return nil, err
@@ -117,8 +142,9 @@ func NewUploader(store *cache.Store, j *Journal, r remote.Remote, src Source, cf
 	u.enqueue(pending)
 	u.plan.replay = false
 	j.setSink(u.enqueue)
-	u.wg.Add(1)
+	u.wg.Add(2)
 	go u.loop()
+	go u.writeLog()
 	return u, nil
 }
 
@@ -262,6 +288,9 @@ func (u *Uploader) run(a *action) {
 		u.stats.LastUpload = time.Now()
 		u.stats.UploadedOps += uint64(len(a.ops))
 		u.mu.Unlock()
+		if a.change != nil {
+			u.addChange(*a.change)
+		}
 		u.finish(a.ops, note, hash, nil)
 	case errors.Is(err, errModified):
 		// Modified during upload: try again once it settles. Not a failure.
@@ -372,6 +401,11 @@ func (u *Uploader) Flush(ctx context.Context) ([]*Op, error) {
 			return nil, fmt.Errorf("flush: %w", ctx.Err())
 		case <-ch:
 		case <-time.After(time.Second):
+		}
+	}
+	if u.area != nil {
+		if err := u.flushLog(ctx); err != nil {
+			return nil, fmt.Errorf("flush: write change log: %w", err)
 		}
 	}
 	u.store.Fold()

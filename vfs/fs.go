@@ -99,6 +99,13 @@ type FS struct {
 	refill     chan struct{}
 	stop       chan struct{}
 	fillerDone chan struct{}
+
+	// Kernel notifications, see sync.go. noteMu guards notes and notifier.
+	noteMu    sync.Mutex
+	notes     []notice
+	notifier  Notifier
+	noteWake  chan struct{}
+	notesDone chan struct{}
 }
 
 const metaKeyNextID = "next-node-id"
@@ -111,7 +118,8 @@ func New(cfg Config) (*FS, error) {
 	}
 	fs := &FS{store: cfg.Store, j: cfg.Journal, log: cfg.Log, cfg: cfg,
 		nodes: map[uint64]*node{}, handles: map[uint64]*handle{},
-		refill: make(chan struct{}, 1), stop: make(chan struct{}), fillerDone: make(chan struct{})}
+		refill: make(chan struct{}, 1), stop: make(chan struct{}), fillerDone: make(chan struct{}),
+		noteWake: make(chan struct{}, 1), notesDone: make(chan struct{})}
 	fs.nextID = max(fs.store.GetUint(metaKeyNextID), cache.RootID)
 	root, ok, err := fs.store.LoadNode(cache.RootID)
 	if err != nil {
@@ -133,6 +141,7 @@ func New(cfg Config) (*FS, error) {
 		return nil, fmt.Errorf("recover cache: %w", err)
 	}
 	go fs.fillSpares()
+	go fs.sendNotes()
 	fs.refill <- struct{}{}
 	return fs, nil
 }
@@ -368,6 +377,7 @@ func (fs *FS) Path(id uint64) (string, error) {
 func (fs *FS) Close() {
 	close(fs.stop)
 	<-fs.fillerDone
+	<-fs.notesDone
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	for _, s := range fs.spares {

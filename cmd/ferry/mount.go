@@ -39,6 +39,7 @@ type mountOptions struct {
 	debugFuse   bool
 	passthrough bool
 	s3          s3Options
+	sync        syncOptions
 	// s3PathStyleSet: --s3-path-style was given, overriding the default.
 	s3PathStyleSet bool
 }
@@ -64,6 +65,7 @@ func mountCmd() *cobra.Command {
 	f.BoolVar(&o.debugFuse, "debug-fuse", false, "log every FUSE request")
 	f.BoolVar(&o.passthrough, "passthrough", true, "let the kernel read and write cached files directly (Linux 6.9+, as root)")
 	o.s3.register(c)
+	o.sync.register(c)
 	return c
 }
 
@@ -134,6 +136,12 @@ func runMount(remoteSpec, mpArg string, o mountOptions) error {
 	if o.writeBack < 0 {
 		return fmt.Errorf("--write-back must not be negative")
 	}
+	if err := o.sync.check(); err != nil {
+		return err
+	}
+	if o.sync.mode == modeDownload {
+		o.readOnly = true // the remote is the source
+	}
 	ctx := context.Background()
 	t, err := openRemote(ctx, remoteSpec, o.s3, o.s3PathStyleSet, log)
 	if err != nil {
@@ -192,7 +200,12 @@ func runMount(remoteSpec, mpArg string, o mountOptions) error {
 		return err
 	}
 	defer fs.Close()
-	up, err := journal.NewUploader(store, j, rem, fs, journal.Config{Transfers: o.transfers, WriteBack: o.writeBack, Log: log})
+	deviceID, err := deviceID(cacheDir, o.sync.device)
+	if err != nil {
+		return err
+	}
+	up, err := journal.NewUploader(store, j, rem, fs, journal.Config{Transfers: o.transfers, WriteBack: o.writeBack, Log: log,
+		Device: o.sync.device, DeviceID: deviceID, Tree: fs, KeepDeletes: o.sync.mode == modeUpload && !o.sync.uploadDeletes})
 	if err != nil {
 		return err
 	}
@@ -218,6 +231,11 @@ func runMount(remoteSpec, mpArg string, o mountOptions) error {
 			log.Info("imported the remote tree; file content downloads on first open", "entries", n)
 		}
 	}
+	if o.sync.mode != modeUpload {
+		up.StartPolling(o.sync.pollConfig())
+	}
+	stopTrash := startTrashPurge(ctx, rem, o.sync.trashDays, log)
+	defer stopTrash()
 
 	// The control socket and the registry entry come first: once the
 	// kernel shows the mount, `ferry status` and `ferry flush` must work.
@@ -296,6 +314,7 @@ type statusReply struct {
 	CacheDir   string `json:"cache_dir"`
 	PID        int    `json:"pid"`
 	journal.Stats
+	journal.PollStats
 	// RemoteRequests counts the requests sent to the remote since the
 	// mount started, by API operation; absent for backends that do not count.
 	RemoteRequests map[string]uint64 `json:"remote_requests,omitempty"`
@@ -304,7 +323,7 @@ type statusReply struct {
 func (m *mount) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
-		reply := statusReply{Mountpoint: m.mp, Remote: m.remote, CacheDir: m.cacheDir, PID: os.Getpid(), Stats: m.up.Stats()}
+		reply := statusReply{Mountpoint: m.mp, Remote: m.remote, CacheDir: m.cacheDir, PID: os.Getpid(), Stats: m.up.Stats(), PollStats: m.up.PollStats()}
 		if c, ok := m.rem.(remote.Counter); ok {
 			reply.RemoteRequests = c.Requests()
 		}
@@ -356,5 +375,6 @@ func (m *mount) handler() http.Handler {
 		}
 		writeJSON(w, 200, map[string]any{"pending_ops": m.up.Stats().PendingOps})
 	})
+	m.syncRoutes(mux)
 	return mux
 }

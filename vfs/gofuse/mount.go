@@ -50,5 +50,13 @@ func Mount(fs *vfs.FS, mountpoint string, o Options) (*fuse.Server, error) {
 		srv.Unmount()
 		return nil, err
 	}
+	fs.SetNotifier(notifier{srv})
 	return srv, nil
 }
+
+// notifier passes the core's invalidations to the kernel. A kernel that
+// does not know the entry or inode answers ENOENT, which is fine.
+type notifier struct{ srv *fuse.Server }
+
+func (n notifier) InvalEntry(parent uint64, name string) { n.srv.EntryNotify(parent, name) }
+func (n notifier) InvalInode(id uint64)                  { n.srv.InodeNotify(id, 0, 0) }

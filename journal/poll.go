@@ -1,0 +1,394 @@
+package journal
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ferry-fs/ferry/cache"
+	"github.com/ferry-fs/ferry/remote"
+	bolt "go.etcd.io/bbolt"
+)
+
+// PollConfig tunes the poller.
+type PollConfig struct {
+	Interval time.Duration // between polls of the change log
+	// Window: log objects this much older than the newest one applied are
+	// read again, to catch writers whose clocks or uploads lag.
+	Window time.Duration
+	// Retention: log objects older than this are deleted by their writer; a
+	// device away longer reconciles with a full listing instead.
+	Retention time.Duration
+	// RescanInterval: a full reconciliation listing this often (0: never).
+	RescanInterval time.Duration
+	// MaxDeletePercent and MaxDeleteMin: a poll or rescan deleting more
+	// than this share of the mount's files, and at least MaxDeleteMin
+	// files, holds the deletes until ConfirmDeletes.
+	MaxDeletePercent int
+	MaxDeleteMin     int
+}
+
+// PollStats is the poller's part of `ferry status`.
+type PollStats struct {
+	LastPoll     time.Time `json:"last_poll,omitzero"`
+	LastRescan   time.Time `json:"last_rescan,omitzero"`
+	Applied      uint64    `json:"remote_changes_applied"`
+	PollError    string    `json:"poll_error,omitempty"`
+	HeldDeletes  []string  `json:"held_deletes,omitempty"`
+	SkippedKeys  []string  `json:"skipped_keys,omitempty"`
+	LogsReadLast int       `json:"-"`
+}
+
+const metaKeyCursor = "poll-cursor" // nanoseconds of the newest log object applied
+
+// poller state lives in the Uploader, guarded by pollMu.
+type pollState struct {
+	cfg    PollConfig
+	cursor time.Time
+	seen   map[string]time.Time // log objects applied or skipped, within the window
+	stats  PollStats
+	held   []Change // deletes held by the mass-delete guard
+	kick   chan struct{}
+}
+
+// Synced reports whether this cache has polled the remote before.
+func (u *Uploader) Synced() bool { return u.store.GetUint(metaKeyCursor) != 0 }
+
+// StartPolling starts pulling remote changes. It needs the remote's area and
+// a Tree; without them it does nothing.
+func (u *Uploader) StartPolling(cfg PollConfig) {
+	if u.area == nil || u.cfg.Tree == nil || cfg.Interval <= 0 {
+		return
+	}
+	if cfg.Window <= 0 {
+		cfg.Window = time.Minute
+	}
+	if cfg.Retention <= 0 {
+		cfg.Retention = 7 * 24 * time.Hour
+	}
+	u.pollMu.Lock()
+	u.poll = &pollState{cfg: cfg, seen: map[string]time.Time{}, kick: make(chan struct{}, 1),
+		cursor: time.Unix(0, int64(u.store.GetUint(metaKeyCursor)))}
+	if u.poll.cursor.Unix() <= 0 {
+		u.poll.cursor = u.started // a new cache: the import covered what came before
+		u.saveCursor(u.poll.cursor)
+	}
+	u.pollMu.Unlock()
+	u.wg.Add(1)
+	go u.pollLoop()
+}
+
+func (u *Uploader) saveCursor(t time.Time) {
+	b := new(cache.Batch)
+	b.SetUint(metaKeyCursor, uint64(t.UnixNano()))
+	u.commit(b)
+}
+
+func (u *Uploader) pollLoop() {
+	defer u.wg.Done()
+	ps := u.poll
+	lastRescan, lastExpire := time.Now(), time.Time{}
+	timer := time.NewTimer(0)
+	for {
+		select {
+		case <-u.ctx.Done():
+			return
+		case <-timer.C:
+		case <-ps.kick:
+		}
+		if err := u.PollOnce(u.ctx); err != nil && u.ctx.Err() == nil {
+			u.log.Warn("poll remote changes", "err", err)
+		}
+		if ri := ps.cfg.RescanInterval; ri > 0 && time.Since(lastRescan) >= ri {
+			lastRescan = time.Now()
+			if err := u.Rescan(u.ctx); err != nil && u.ctx.Err() == nil {
+				u.log.Warn("rescan remote", "err", err)
+			}
+		}
+		if time.Since(lastExpire) >= time.Hour {
+			lastExpire = time.Now()
+			u.expireLog(u.ctx)
+		}
+		timer.Reset(ps.cfg.Interval)
+	}
+}
+
+// PollOnce reads the change log from the cursor and applies what other
+// devices changed. An idle poll is one listing request.
+func (u *Uploader) PollOnce(ctx context.Context) error {
+	u.pollMu.Lock()
+	defer u.pollMu.Unlock()
+	ps := u.poll
+	if ps == nil {
+		return errors.New("polling is not enabled for this remote")
+	}
+	ps.stats.LastPoll = time.Now()
+	if time.Since(ps.cursor) > ps.cfg.Retention {
+		// Away longer than the log is kept: only a full listing can tell.
+		u.pollMu.Unlock()
+		err := u.Rescan(ctx)
+		u.pollMu.Lock()
+		if err != nil {
+			return err
+		}
+		ps.cursor = time.Now()
+		u.saveCursor(ps.cursor)
+		return nil
+	}
+	from := ps.cursor.Add(-ps.cfg.Window)
+	var names []string
+	err := u.area.ListArea(ctx, logPrefix, logAfter(from), 0, func(o remote.AreaObject) error {
+		if _, done := ps.seen[o.Name]; !done {
+			names = append(names, o.Name)
+		}
+		return nil
+	})
+	if err != nil {
+		ps.stats.PollError = err.Error()
+		return err
+	}
+	ps.stats.PollError = ""
+	var changes []Change
+	newest := ps.cursor
+	for _, name := range names {
+		t, dev, ok := parseLogName(name)
+		if !ok {
+			ps.seen[name] = time.Now()
+			continue
+		}
+		if dev != u.cfg.DeviceID {
+			data, err := u.area.GetArea(ctx, name)
+			if errors.Is(err, remote.ErrNotFound) {
+				ps.seen[name] = t
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			var lo logObject
+			if err := json.Unmarshal(data, &lo); err != nil {
+				u.log.Warn("skip unreadable change log object", "name", name, "err", err)
+			} else {
+				changes = append(changes, lo.Changes...)
+			}
+		}
+		ps.seen[name] = t
+		if t.After(newest) {
+			newest = t
+		}
+	}
+	if err := u.applyChanges(changes); err != nil {
+		return err
+	}
+	if newest.After(ps.cursor) {
+		ps.cursor = newest
+		u.saveCursor(newest)
+	}
+	for name, t := range ps.seen {
+		if t.Before(ps.cursor.Add(-2 * ps.cfg.Window)) {
+			delete(ps.seen, name)
+		}
+	}
+	return nil
+}
+
+// applyChanges applies changes in order, holding deletes when there are
+// too many of them. Callers hold pollMu.
+func (u *Uploader) applyChanges(changes []Change) error {
+	ps := u.poll
+	deletes := 0
+	for _, c := range changes {
+		if c.Op == changeDelete {
+			deletes++
+		}
+	}
+	hold := u.tooManyDeletes(deletes)
+	for _, c := range changes {
+		if hold && c.Op == changeDelete {
+			ps.held = append(ps.held, c)
+			continue
+		}
+		if err := u.ApplyChange(c); err != nil {
+			u.log.Warn("apply remote change", "op", c.Op, "path", c.Path, "err", err)
+			continue
+		}
+		ps.stats.Applied++
+	}
+	if hold {
+		u.log.Warn("holding remote deletes: too many at once; run ferry sync --confirm-deletes to apply them", "count", deletes)
+	}
+	return nil
+}
+
+// tooManyDeletes applies the mass-delete guard to n deletes.
+func (u *Uploader) tooManyDeletes(n int) bool {
+	cfg := u.poll.cfg
+	if n == 0 || cfg.MaxDeletePercent <= 0 || cfg.MaxDeletePercent >= 100 {
+		return false
+	}
+	total := u.countUploaded()
+	return n >= max(cfg.MaxDeleteMin, 1) && n*100 > total*cfg.MaxDeletePercent
+}
+
+// countUploaded is how many files the remote holds as far as ferry knows.
+func (u *Uploader) countUploaded() int {
+	n := 0
+	u.store.View(func(tx *bolt.Tx) error {
+		n = cache.BucketOf(tx, cache.Uploaded).Stats().KeyN
+		return nil
+	})
+	return n
+}
+
+// ConfirmDeletes applies the deletes the mass-delete guard held.
+func (u *Uploader) ConfirmDeletes() (int, error) {
+	u.pollMu.Lock()
+	defer u.pollMu.Unlock()
+	if u.poll == nil {
+		return 0, nil
+	}
+	held := u.poll.held
+	u.poll.held = nil
+	for _, c := range held {
+		if err := u.ApplyChange(c); err != nil {
+			return 0, err
+		}
+	}
+	return len(held), nil
+}
+
+// PollStats returns the poller's state for `ferry status`.
+func (u *Uploader) PollStats() PollStats {
+	u.pollMu.Lock()
+	defer u.pollMu.Unlock()
+	var s PollStats
+	if u.poll != nil {
+		s = u.poll.stats
+		for _, c := range u.poll.held {
+			s.HeldDeletes = append(s.HeldDeletes, c.Path)
+		}
+	}
+	if sk, ok := u.remote.(remote.Skipper); ok {
+		s.SkippedKeys = sk.Skipped()
+	}
+	return s
+}
+
+// Kick makes the poller poll now.
+func (u *Uploader) Kick() {
+	u.pollMu.Lock()
+	defer u.pollMu.Unlock()
+	if u.poll != nil {
+		select {
+		case u.poll.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// expireLog deletes this device's log objects older than the retention.
+func (u *Uploader) expireLog(ctx context.Context) {
+	cutoff := time.Now().Add(-u.poll.cfg.Retention)
+	var old []string
+	err := u.area.ListArea(ctx, logPrefix, "", 0, func(o remote.AreaObject) error {
+		t, dev, ok := parseLogName(o.Name)
+		if !ok || !t.Before(cutoff) {
+			return errStopList
+		}
+		if dev == u.cfg.DeviceID {
+			old = append(old, o.Name)
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errStopList) {
+		u.log.Warn("expire change log", "err", err)
+		return
+	}
+	for _, name := range old {
+		if err := u.area.DeleteArea(ctx, name); err != nil {
+			u.log.Warn("expire change log", "err", err)
+			return
+		}
+	}
+}
+
+var errStopList = errors.New("stop listing")
+
+// Rescan compares a full listing of the remote with what the mount knows
+// and applies the differences: the way to see changes made by other tools.
+func (u *Uploader) Rescan(ctx context.Context) error {
+	w, ok := u.remote.(remote.Walker)
+	if !ok || u.cfg.Tree == nil {
+		return errors.New("this remote cannot be rescanned")
+	}
+	u.store.Fold()
+	// Only files known before the listing started can be missing from it.
+	known := u.uploadedPaths()
+	seen := map[string]bool{}
+	var changes []Change
+	err := w.Walk(ctx, func(e remote.Entry) error {
+		seen[e.Path] = true
+		id, dir, ok := u.cfg.Tree.NodeAt(e.Path)
+		if e.Dir {
+			if !ok || !dir {
+				changes = append(changes, Change{Op: changeMkdir, Path: e.Path, Dir: true, MTime: e.ModTime, Mode: uint32(e.Mode.Perm())})
+			}
+			return nil
+		}
+		if ok && !dir {
+			if up, known := u.loadUploaded(id); known && up.Version == e.Version {
+				return nil
+			}
+		}
+		changes = append(changes, Change{Op: changePut, Path: e.Path, Version: e.Version, Size: e.Size,
+			MTime: e.ModTime, Mode: uint32(e.Mode.Perm()), Hash: e.Hash, Link: e.Link})
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("rescan: %w", err)
+	}
+	// Files ferry knows on the remote that the listing did not show were
+	// deleted there.
+	for _, p := range known {
+		if !seen[p] {
+			changes = append(changes, Change{Op: changeDelete, Path: p})
+		}
+	}
+	u.pollMu.Lock()
+	defer u.pollMu.Unlock()
+	if u.poll == nil {
+		u.poll = &pollState{seen: map[string]time.Time{}, kick: make(chan struct{}, 1)}
+	}
+	u.poll.stats.LastRescan = time.Now()
+	return u.applyChanges(changes)
+}
+
+// uploadedPaths lists the remote paths of the files ferry uploaded or adopted.
+func (u *Uploader) uploadedPaths() []string {
+	recs := map[uint64]string{}
+	u.store.View(func(tx *bolt.Tx) error {
+		return cache.BucketOf(tx, cache.Uploaded).ForEach(func(k, v []byte) error {
+			var up uploaded
+			if json.Unmarshal(v, &up) == nil {
+				recs[cache.KeyValue(k)] = up.Path
+			}
+			return nil
+		})
+	})
+	u.mu.Lock()
+	for id, up := range u.known {
+		if up == nil {
+			delete(recs, id)
+		} else {
+			recs[id] = up.Path
+		}
+	}
+	u.mu.Unlock()
+	paths := make([]string, 0, len(recs))
+	for _, p := range recs {
+		paths = append(paths, p)
+	}
+	return paths
+}

@@ -1,0 +1,282 @@
+package journal
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path"
+	"time"
+
+	"github.com/ferry-fs/ferry/remote"
+)
+
+// Tree is what two-way sync needs of the mount: changes that come from the
+// remote, applied without journaling, and conflict copies, which are
+// journaled as new entries. The filesystem implements it.
+type Tree interface {
+	// NodeAt returns the node at path.
+	NodeAt(path string) (id uint64, dir, ok bool)
+	// NodesUnder returns the node at path and everything below it.
+	NodesUnder(path string) []uint64
+	// ApplyEntry makes the node at e.Path match e (content absent) and
+	// returns its id, which is new if the old node was open or missing.
+	ApplyEntry(e remote.Entry) (uint64, error)
+	// RemoveAt removes the node at path and everything below it.
+	RemoveAt(path string) error
+	// MoveAt moves the node at from to to.
+	MoveAt(from, to string) error
+	// ConflictCopy renames node id with suffix and journals it as new.
+	ConflictCopy(id uint64, suffix string) (string, error)
+}
+
+// pendingFor reports whether any of ids has an upload action waiting or
+// running.
+func (u *Uploader) pendingFor(ids ...uint64) bool {
+	want := map[uint64]bool{}
+	for _, id := range ids {
+		want[id] = true
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for _, a := range u.plan.acts {
+		if a != nil && want[a.node] {
+			return true
+		}
+	}
+	return false
+}
+
+// dropPending removes the waiting actions of node id and marks their ops
+// done with note: a conflict copy replaces them.
+func (u *Uploader) dropPending(id uint64, note string) {
+	var ops []*Op
+	u.mu.Lock()
+	for _, a := range u.plan.acts {
+		if a != nil && a.node == id && !a.running {
+			u.plan.remove(a)
+			ops = append(ops, a.ops...)
+		}
+	}
+	u.mu.Unlock()
+	if len(ops) > 0 {
+		u.finish(ops, note, "", nil)
+	}
+}
+
+// conflictSuffix is what a conflict copy adds to a name.
+func (u *Uploader) conflictSuffix() string {
+	return fmt.Sprintf(" (conflict %s %s)", time.Now().Format("2006-01-02 150405"), u.cfg.Device)
+}
+
+// keepBoth resolves "both sides changed node id": the local version becomes
+// a conflict copy (uploaded as a new file) and the remote version e takes
+// the name. It returns the path of the copy.
+func (u *Uploader) keepBoth(id uint64, e remote.Entry) (string, error) {
+	tree := u.cfg.Tree
+	u.dropPending(id, "superseded by a conflict copy")
+	u.saveUploaded(id, nil)
+	copyPath, err := tree.ConflictCopy(id, u.conflictSuffix())
+	if err != nil {
+		return "", fmt.Errorf("conflict copy of %s: %w", e.Path, err)
+	}
+	u.log.Warn("conflict: both sides changed; kept both", "path", e.Path, "local copy", copyPath)
+	if err := u.takeRemote(e); err != nil {
+		return copyPath, err
+	}
+	u.mu.Lock()
+	u.stats.Conflicts++
+	u.mu.Unlock()
+	return copyPath, nil
+}
+
+// takeRemote makes the mount show the remote entry e at e.Path.
+func (u *Uploader) takeRemote(e remote.Entry) error {
+	nid, err := u.cfg.Tree.ApplyEntry(e)
+	if err != nil {
+		return fmt.Errorf("apply remote %s: %w", e.Path, err)
+	}
+	if !e.Dir {
+		u.Adopt(nid, e)
+	}
+	return nil
+}
+
+// ApplyChange brings one change made on the remote by another device into
+// the mount. It is idempotent: a change already applied does nothing.
+func (u *Uploader) ApplyChange(c Change) error {
+	switch c.Op {
+	case changePut:
+		return u.applyPut(c.entry(c.Path))
+	case changeMkdir:
+		return u.applyMkdir(c.entry(c.Path))
+	case changeDelete:
+		return u.applyDelete(c.Path)
+	case changeRmdir:
+		return u.applyRmdir(c.Path)
+	case changeMove:
+		return u.applyMove(c)
+	}
+	return nil
+}
+
+func (u *Uploader) applyPut(e remote.Entry) error {
+	e.Dir = false
+	id, dir, ok := u.cfg.Tree.NodeAt(e.Path)
+	if !ok {
+		return u.takeRemote(e)
+	}
+	if dir {
+		// A directory here, a file there: the local one steps aside.
+		if _, err := u.cfg.Tree.ConflictCopy(id, u.conflictSuffix()); err != nil {
+			return err
+		}
+		return u.takeRemote(e)
+	}
+	up, known := u.loadUploaded(id)
+	if known && up.Path == e.Path && (up.Version == e.Version || (e.Hash != "" && up.Hash == e.Hash && up.Pending == "")) {
+		if up.Version != e.Version {
+			u.Adopt(id, e) // same content, new version (a metadata change)
+		}
+		return nil
+	}
+	if u.pendingFor(id) {
+		_, err := u.keepBoth(id, e)
+		return err
+	}
+	err := u.takeRemote(e)
+	if errors.Is(err, ErrKind) {
+		_, err = u.keepBoth(id, e)
+	}
+	return err
+}
+
+func (u *Uploader) applyMkdir(e remote.Entry) error {
+	e.Dir = true
+	id, dir, ok := u.cfg.Tree.NodeAt(e.Path)
+	if ok && !dir {
+		u.dropPending(id, "superseded by a conflict copy")
+		u.saveUploaded(id, nil)
+		if _, err := u.cfg.Tree.ConflictCopy(id, u.conflictSuffix()); err != nil {
+			return err
+		}
+	}
+	return u.takeRemote(e)
+}
+
+func (u *Uploader) applyDelete(p string) error {
+	id, dir, ok := u.cfg.Tree.NodeAt(p)
+	if !ok || dir {
+		return nil
+	}
+	u.saveUploaded(id, nil)
+	if u.pendingFor(id) {
+		// Edited here, deleted there: the local file stays and goes up again.
+		u.log.Info("kept a file deleted on the remote but changed here", "path", p)
+		return nil
+	}
+	return u.cfg.Tree.RemoveAt(p)
+}
+
+func (u *Uploader) applyRmdir(p string) error {
+	_, dir, ok := u.cfg.Tree.NodeAt(p)
+	if !ok || !dir {
+		return nil
+	}
+	ids := u.cfg.Tree.NodesUnder(p)
+	if len(ids) > 1 || u.pendingFor(ids...) {
+		return nil // something local is inside: the directory stays
+	}
+	return u.cfg.Tree.RemoveAt(p)
+}
+
+func (u *Uploader) applyMove(c Change) error {
+	tree := u.cfg.Tree
+	id, dir, ok := tree.NodeAt(c.Path)
+	if !ok {
+		if !c.Dir && c.Version != "" {
+			return u.applyPut(c.entry(c.To))
+		}
+		return nil
+	}
+	if dir != c.Dir {
+		return nil
+	}
+	ids := tree.NodesUnder(c.Path)
+	if !dir && u.pendingFor(id) {
+		// Changed here, moved there: keep the local file where it is (it
+		// goes up again) and show the moved version too.
+		u.saveUploaded(id, nil)
+		return u.applyPut(c.entry(c.To))
+	}
+	if _, _, taken := tree.NodeAt(c.To); taken {
+		if err := u.applyDelete(c.To); err != nil {
+			return err
+		}
+	}
+	if err := tree.MoveAt(c.Path, c.To); err != nil {
+		return fmt.Errorf("apply remote move %s → %s: %w", c.Path, c.To, err)
+	}
+	// The uploaded records follow, so later changes stay conditional.
+	for _, nid := range ids {
+		if up, ok := u.loadUploaded(nid); ok && (up.Path == c.Path || isBelow(up.Path, c.Path)) {
+			up.Path = c.To + up.Path[len(c.Path):]
+			if nid == id && c.Version != "" {
+				up.Version = c.Version
+			}
+			u.saveUploaded(nid, &up)
+		}
+	}
+	return nil
+}
+
+func isBelow(p, dir string) bool { return len(p) > len(dir) && p[len(dir)] == '/' && p[:len(dir)] == dir }
+
+// ErrKind is the tree's answer when the remote has another kind of entry
+// (file, directory, symlink) at a path than the mount.
+var ErrKind = errors.New("a different kind of entry is at this path")
+
+// conflictOnPut handles a conditional write that failed because someone
+// else changed path: the remote version keeps the name and the local one
+// becomes a conflict copy; a remote delete means the file goes up again.
+func (u *Uploader) conflictOnPut(ctx context.Context, a *action, p string) (string, error) {
+	if u.cfg.Tree == nil {
+		return "", nil
+	}
+	if id, _, ok := u.cfg.Tree.NodeAt(p); !ok || id != a.node {
+		return "superseded: another version took this name", nil
+	}
+	e, err := u.remote.Stat(ctx, p)
+	if errors.Is(err, remote.ErrNotFound) {
+		// Deleted there, changed here: upload it again as a new file.
+		u.saveUploaded(a.node, nil)
+		a.created = true
+		return "", fmt.Errorf("%s was deleted on the remote; uploading it again", p)
+	}
+	if err != nil {
+		return "", err
+	}
+	copyPath, err := u.keepBoth(a.node, e)
+	if err != nil {
+		return "", err
+	}
+	return "conflict: the remote version keeps the name, this one is " + path.Base(copyPath), nil
+}
+
+// deleteConflict handles a delete refused because someone else changed the
+// file meanwhile: their version comes back into the mount.
+func (u *Uploader) deleteConflict(ctx context.Context, p string) (note, hash string, err error) {
+	e, err := u.remote.Stat(ctx, p)
+	if errors.Is(err, remote.ErrNotFound) {
+		return "already gone on the remote", "", nil
+	}
+	if err != nil {
+		return "", "", err
+	}
+	if _, _, taken := u.cfg.Tree.NodeAt(p); !taken {
+		if err := u.takeRemote(e); err != nil {
+			return "", "", err
+		}
+	}
+	u.log.Warn("conflict: a file deleted here was changed on the remote; it is back", "path", p)
+	return "conflict: changed on the remote, so it came back", "", nil
+}

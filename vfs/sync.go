@@ -1,0 +1,474 @@
+package vfs
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"strings"
+	"syscall"
+	"time"
+	"unicode/utf8"
+
+	"github.com/ferry-fs/ferry/cache"
+	"github.com/ferry-fs/ferry/journal"
+	"github.com/ferry-fs/ferry/remote"
+)
+
+// This file applies changes that come from the remote (the poller, a
+// reconciliation listing, conflict handling). They update the tree and the
+// database like local changes do, but they are not journaled: the remote
+// has them already. The kernel is told, so that cached entries and pages go.
+
+// Notifier tells the kernel that what it cached of an entry or an inode is
+// stale. The FUSE adapter implements it. FS calls it from a goroutine of
+// its own, never while holding its lock: the kernel may call back into the
+// filesystem before a notification returns.
+type Notifier interface {
+	InvalEntry(parent uint64, name string)
+	InvalInode(id uint64)
+}
+
+type notice struct {
+	parent uint64 // 0: an inode notice for id
+	id     uint64
+	name   string
+}
+
+// SetNotifier attaches the kernel notifier.
+func (fs *FS) SetNotifier(n Notifier) {
+	fs.noteMu.Lock()
+	fs.notifier = n
+	fs.noteMu.Unlock()
+}
+
+// note queues a kernel notification. Callers may hold mu.
+func (fs *FS) note(nt notice) {
+	fs.noteMu.Lock()
+	fs.notes = append(fs.notes, nt)
+	fs.noteMu.Unlock()
+	select {
+	case fs.noteWake <- struct{}{}:
+	default:
+	}
+}
+
+// sendNotes delivers queued notifications until stop closes.
+func (fs *FS) sendNotes() {
+	defer close(fs.notesDone)
+	for {
+		select {
+		case <-fs.stop:
+			return
+		case <-fs.noteWake:
+		}
+		fs.noteMu.Lock()
+		notes, n := fs.notes, fs.notifier
+		fs.notes = nil
+		fs.noteMu.Unlock()
+		if n == nil {
+			continue
+		}
+		for _, nt := range notes {
+			if nt.parent == 0 {
+				n.InvalInode(nt.id)
+			} else {
+				n.InvalEntry(nt.parent, nt.name)
+			}
+		}
+	}
+}
+
+// ErrKind: the remote has a different kind of entry (file, directory,
+// symlink) at a path than the mount.
+var ErrKind = journal.ErrKind
+
+// NodeAt returns the node at the slash-separated path p ("" is the root).
+func (fs *FS) NodeAt(p string) (id uint64, dir, ok bool) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	n, err := fs.walk(p)
+	if err != nil {
+		return 0, false, false
+	}
+	return n.ID, n.isDir(), true
+}
+
+// walk resolves p. Callers hold mu.
+func (fs *FS) walk(p string) (*node, error) {
+	n, err := fs.get(cache.RootID)
+	if err != nil || p == "" {
+		return n, err
+	}
+	for name := range strings.SplitSeq(p, "/") {
+		d, err := fs.dir(n.ID)
+		if err != nil {
+			return nil, err
+		}
+		if n, err = fs.child(d, name); err != nil {
+			return nil, err
+		}
+	}
+	return n, nil
+}
+
+// NodesUnder returns the ids of the node at p and everything below it.
+func (fs *FS) NodesUnder(p string) []uint64 {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	n, err := fs.walk(p)
+	if err != nil {
+		return nil
+	}
+	var ids []uint64
+	var visit func(n *node)
+	visit = func(n *node) {
+		ids = append(ids, n.ID)
+		if !n.isDir() {
+			return
+		}
+		d, err := fs.dir(n.ID)
+		if err != nil {
+			return
+		}
+		for _, id := range d.children {
+			if c, err := fs.get(id); err == nil {
+				visit(c)
+			}
+		}
+	}
+	visit(n)
+	return ids
+}
+
+// ensureDirs makes the directories of p's parents that are missing and
+// returns the parent of p. Callers hold mu.
+func (fs *FS) ensureDirs(p string, b *cache.Batch, made *[]*node) (*node, error) {
+	cur, err := fs.dir(cache.RootID)
+	if err != nil {
+		return nil, err
+	}
+	dir := path.Dir(p)
+	if dir == "." {
+		return cur, nil
+	}
+	for name := range strings.SplitSeq(dir, "/") {
+		if id, ok := cur.children[name]; ok {
+			c, err := fs.get(id)
+			if err != nil {
+				return nil, err
+			}
+			if !c.isDir() {
+				return nil, ErrKind
+			}
+			if cur, err = fs.dir(id); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		now := time.Now().UnixNano()
+		n := &node{Node: cache.Node{ID: fs.newID(b), Parent: cur.ID, Name: name, Kind: cache.Dir, Mode: 0o755,
+			UID: fs.cfg.UID, GID: fs.cfg.GID, Atime: now, Mtime: now, Ctime: now}, children: map[string]uint64{}}
+		fs.install(cur, n, b)
+		*made = append(*made, n)
+		cur = n
+	}
+	return cur, nil
+}
+
+// install adds the new node n to p in memory and in b. Callers hold mu.
+func (fs *FS) install(p, n *node, b *cache.Batch) {
+	b.PutNode(&n.Node)
+	b.PutDirent(p.ID, n.Name, n.ID)
+	p.children[n.Name] = n.ID
+	fs.nodes[n.ID] = n
+	fs.note(notice{parent: p.ID, name: n.Name})
+}
+
+// ApplyEntry makes the node at e.Path what the remote entry e describes,
+// creating missing parent directories, and returns its id. A file's
+// content becomes absent (downloaded on the next open). An existing node
+// keeps its id, unless it is a file that is open: then it is detached like
+// an unlinked file, so its handles keep reading what they opened, and a
+// new node takes its place. A node of another kind at the path is
+// ErrKind. The caller makes sure a node it replaces has nothing pending.
+func (fs *FS) ApplyEntry(e remote.Entry) (uint64, error) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if e.Path == "" {
+		return cache.RootID, nil
+	}
+	b := new(cache.Batch)
+	var made []*node
+	p, err := fs.ensureDirs(e.Path, b, &made)
+	if err != nil {
+		return 0, err
+	}
+	name := path.Base(e.Path)
+	if len(name) > NameMax {
+		return 0, syscall.ENAMETOOLONG
+	}
+	kind := cache.File
+	switch {
+	case e.Dir:
+		kind = cache.Dir
+	case e.Link != "":
+		kind = cache.Symlink
+	}
+	mt := e.ModTime.UnixNano()
+	if e.ModTime.IsZero() {
+		mt = time.Now().UnixNano()
+	}
+	var n *node
+	if id, ok := p.children[name]; ok {
+		if n, err = fs.get(id); err != nil {
+			return 0, err
+		}
+		if n.Kind != kind {
+			return 0, ErrKind
+		}
+		if kind == cache.File && n.opens > 0 {
+			now := time.Now().UnixNano()
+			b.DeleteDirent(p.ID, name)
+			fs.dropNode(n, b)
+			delete(p.children, name)
+			fs.unlinked(n, now)
+			n = nil
+		}
+	}
+	if n == nil {
+		n = &node{Node: cache.Node{ID: fs.newID(b), Parent: p.ID, Name: name, Kind: kind, Mode: 0o644,
+			UID: fs.cfg.UID, GID: fs.cfg.GID, Atime: mt, Ctime: mt}}
+		if kind == cache.Dir {
+			n.Mode, n.children = 0o755, map[string]uint64{}
+		}
+		fs.install(p, n, b)
+	} else {
+		fs.note(notice{id: n.ID})
+	}
+	nn := n.Node
+	nn.Mtime, nn.Ctime = mt, time.Now().UnixNano()
+	if perm := uint32(e.Mode.Perm()); perm != 0 {
+		nn.Mode = perm | nn.Mode&^0o777
+	}
+	switch kind {
+	case cache.File:
+		nn.Size, nn.Absent = e.Size, true
+		if err := fs.store.RemoveContent(n.ID); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return 0, err
+		}
+		b.Delete(cache.Meta, dirtyKey(n.ID))
+		n.gen++
+		n.dirty = false
+	case cache.Symlink:
+		nn.Link, nn.Size, nn.Mode = e.Link, int64(len(e.Link)), 0o777
+	}
+	b.PutNode(&nn)
+	if err := fs.store.Commit(b); err != nil {
+		return 0, err
+	}
+	n.Node = nn
+	return n.ID, nil
+}
+
+// RemoveAt removes the node at p, and for a directory everything below it,
+// as a change that came from the remote. Open files keep their content
+// until closed. A missing p is not an error.
+func (fs *FS) RemoveAt(p string) error {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	n, err := fs.walk(p)
+	if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ENOTDIR) || n == nil || n.ID == cache.RootID {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	parent, err := fs.dir(n.Parent)
+	if err != nil {
+		return err
+	}
+	b := new(cache.Batch)
+	var gone []*node
+	var drop func(n *node) error
+	drop = func(n *node) error {
+		if n.isDir() {
+			d, err := fs.dir(n.ID)
+			if err != nil {
+				return err
+			}
+			for name, id := range d.children {
+				c, err := fs.get(id)
+				if err != nil {
+					return err
+				}
+				if err := drop(c); err != nil {
+					return err
+				}
+				b.DeleteDirent(n.ID, name)
+			}
+		}
+		fs.dropNode(n, b)
+		gone = append(gone, n)
+		return nil
+	}
+	if err := drop(n); err != nil {
+		return err
+	}
+	b.DeleteDirent(parent.ID, n.Name)
+	if err := fs.store.Commit(b); err != nil {
+		return err
+	}
+	delete(parent.children, n.Name)
+	now := time.Now().UnixNano()
+	for _, g := range gone {
+		if g.isDir() {
+			clear(g.children)
+		}
+		fs.unlinked(g, now)
+	}
+	fs.note(notice{parent: parent.ID, name: n.Name})
+	return nil
+}
+
+// MoveAt moves the node at from to to, as a change that came from the
+// remote, replacing what is at to and creating its missing parents.
+func (fs *FS) MoveAt(from, to string) error {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	n, err := fs.walk(from)
+	if err != nil {
+		return err
+	}
+	if n.ID == cache.RootID || to == from || strings.HasPrefix(to, from+"/") {
+		return syscall.EINVAL
+	}
+	op, err := fs.dir(n.Parent)
+	if err != nil {
+		return err
+	}
+	b := new(cache.Batch)
+	var made []*node
+	np, err := fs.ensureDirs(to, b, &made)
+	if err != nil {
+		return err
+	}
+	name := path.Base(to)
+	now := time.Now().UnixNano()
+	var t *node
+	if id, ok := np.children[name]; ok {
+		if t, err = fs.get(id); err != nil {
+			return err
+		}
+		if t.isDir() {
+			if _, err := fs.dir(t.ID); err != nil {
+				return err
+			}
+			if len(t.children) > 0 {
+				return syscall.ENOTEMPTY
+			}
+		}
+		fs.dropNode(t, b)
+	}
+	nn := n.Node
+	nn.Parent, nn.Name, nn.Ctime = np.ID, name, now
+	b.DeleteDirent(op.ID, n.Name)
+	b.PutDirent(np.ID, name, n.ID)
+	b.PutNode(&nn)
+	if err := fs.store.Commit(b); err != nil {
+		return err
+	}
+	delete(op.children, n.Name)
+	fs.note(notice{parent: op.ID, name: n.Name})
+	np.children[name] = n.ID
+	fs.note(notice{parent: np.ID, name: name})
+	n.Node = nn
+	if t != nil {
+		fs.unlinked(t, now)
+	}
+	return nil
+}
+
+// ConflictCopy renames node id to name+suffix (before the extension of a
+// file) in the same directory, choosing a free name, and journals it as a
+// new entry so that it is uploaded like any new file: a file as a create,
+// a directory as a rename of the directory. It returns the new path.
+func (fs *FS) ConflictCopy(id uint64, suffix string) (string, error) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	n, err := fs.get(id)
+	if err != nil {
+		return "", err
+	}
+	if n.unlinked || n.ID == cache.RootID {
+		return "", syscall.ENOENT
+	}
+	p, err := fs.dir(n.Parent)
+	if err != nil {
+		return "", err
+	}
+	oldPath := fs.path(n)
+	name := ""
+	for i := 1; ; i++ {
+		s := suffix
+		if i > 1 {
+			s = strings.TrimSuffix(suffix, ")") + fmt.Sprintf(" %d)", i)
+		}
+		name = ConflictName(n.Name, s, n.isDir())
+		if _, taken := p.children[name]; !taken || i > 9 {
+			break
+		}
+	}
+	if _, taken := p.children[name]; taken {
+		return "", syscall.EEXIST
+	}
+	newPath, err := fs.checkName(p, name, n.Kind)
+	if err != nil {
+		return "", err
+	}
+	now := time.Now().UnixNano()
+	b := new(cache.Batch)
+	nn := n.Node
+	nn.Name, nn.Ctime = name, now
+	b.DeleteDirent(p.ID, n.Name)
+	b.PutDirent(p.ID, name, n.ID)
+	b.PutNode(&nn)
+	var op *journal.Op
+	switch n.Kind {
+	case cache.Dir:
+		op = fs.newOp(journal.Rename, &nn, oldPath, newPath)
+	case cache.Symlink:
+		op = fs.newOp(journal.Symlink, &nn, newPath, "")
+	default:
+		op = fs.newOp(journal.Create, &nn, newPath, "")
+	}
+	if err := fs.commit(b, op); err != nil {
+		return "", err
+	}
+	delete(p.children, n.Name)
+	fs.note(notice{parent: p.ID, name: n.Name})
+	p.children[name] = n.ID
+	fs.note(notice{parent: p.ID, name: name})
+	n.Node = nn
+	return newPath, nil
+}
+
+// ConflictName inserts suffix before the extension of a file name:
+// "report.txt" + " (conflict …)" is "report (conflict …).txt". Directories
+// and names without an extension get it at the end. The result is cut to
+// NameMax bytes by shortening the stem.
+func ConflictName(name, suffix string, dir bool) string {
+	stem, ext := name, ""
+	if !dir {
+		if i := strings.LastIndexByte(name, '.'); i > 0 {
+			stem, ext = name[:i], name[i:]
+		}
+	}
+	if over := len(stem) + len(suffix) + len(ext) - NameMax; over > 0 {
+		stem = stem[:max(len(stem)-over, 0)]
+		for !utf8.ValidString(stem) {
+			stem = stem[:len(stem)-1]
+		}
+	}
+	return stem + suffix + ext
+}
