@@ -9,87 +9,53 @@ import (
 )
 
 // TestE2ES3Conflict: someone else (rclone) replaces a file ferry
-// uploaded; ferry's next upload of a local edit finds the new version,
-// never overwrites it, and reports a conflict: flush fails naming the
-// file, the journal lists it, the bucket keeps rclone's version and the
-// mount the local edit. Other files still upload.
+// uploaded; ferry's next upload of a local edit finds the new version and
+// never overwrites it. Both are kept: the remote version keeps the name,
+// the local edit becomes a conflict copy that is uploaded too, and
+// `ferry conflicts` lists it. Other files upload as usual.
 func TestE2ES3Conflict(t *testing.T) {
 	t.Parallel()
 	f := newS3(t)
 	d := f.dirs(t)
-	m := f.mount(t, d, "--write-back", "100ms")
-	expectErrorLog(t, m, "notes.txt")
+	m := f.mount(t, d, "--write-back", "100ms", "--device-name", "laptop")
 	writeFile(t, filepath.Join(m.MP, "notes.txt"), []byte("version 1, from ferry\n"))
 	writeFile(t, filepath.Join(m.MP, "other.txt"), []byte("other 1\n"))
 	m.flush()
 
 	theirs := filepath.Join(t.TempDir(), "notes.txt")
-	writeFile(t, theirs, []byte("version 2, from rclone on another machine\n"))
+	const theirContent = "version 2, from rclone on another machine\n"
+	writeFile(t, theirs, []byte(theirContent))
 	f.rclone(t, "copyto", theirs, "m:"+f.bucket+"/notes.txt")
 
 	// Edited through the mount, from the version ferry knows.
-	mine := []byte("version 1, from ferry\nand a local edit\n")
-	writeFile(t, filepath.Join(m.MP, "notes.txt"), mine)
+	mine := "version 1, from ferry\nand a local edit\n"
+	writeFile(t, filepath.Join(m.MP, "notes.txt"), []byte(mine))
 	writeFile(t, filepath.Join(m.MP, "other.txt"), []byte("other 2\n"))
+	m.flush()
 
-	r := ferry(t, 3*time.Minute, "flush", m.MP, "--timeout", "150s")
-	t.Logf("%s", r)
-	if r.code == 0 || r.code == -1 {
-		t.Errorf("flush with a conflict: exit %d, want a failure of its own", r.code)
-	}
-	if !strings.Contains(r.stderr, "notes.txt") || !strings.Contains(r.stderr, "conflict") {
-		t.Errorf("flush does not list notes.txt as a conflict: %s", r)
-	}
-	if strings.Contains(r.stderr, "other.txt") {
-		t.Errorf("flush lists other.txt, which nobody else changed: %s", r)
-	}
-	// The journal command flush points to shows the conflict.
-	hinted := false
-	for _, state := range []string{"failed", "conflict", "all"} {
-		if !strings.Contains(r.stderr, "--state "+state) {
-			continue
-		}
-		hinted = true
-		if out := mustFerry(t, 30*time.Second, "journal", m.MP, "--state", state); !strings.Contains(out.stdout, "notes.txt") {
-			t.Errorf("flush points to 'ferry journal --state %s', which does not list the conflict:\n%s\nflush said: %s", state, out.stdout, r.stderr)
-		}
-	}
-	if !hinted {
-		t.Logf("flush names no 'ferry journal --state' command")
-	}
-
-	if got := string(f.rclone(t, "cat", "m:"+f.bucket+"/notes.txt")); got != "version 2, from rclone on another machine\n" {
+	if got := string(f.rclone(t, "cat", "m:"+f.bucket+"/notes.txt")); got != theirContent {
 		t.Errorf("the bucket's notes.txt = %q, want rclone's version, untouched", got)
 	}
 	if got := string(f.rclone(t, "cat", "m:"+f.bucket+"/other.txt")); got != "other 2\n" {
 		t.Errorf("the bucket's other.txt = %q, want the edit through the mount", got)
 	}
-	if got, err := os.ReadFile(filepath.Join(m.MP, "notes.txt")); err != nil || string(got) != string(mine) {
-		t.Errorf("the mount's notes.txt = %q (%v), want the local edit %q", got, err, mine)
+	out := mustFerry(t, 30*time.Second, "conflicts", m.MP).stdout
+	copies := strings.Fields(strings.ReplaceAll(out, " ", "_"))
+	if len(copies) != 1 || !strings.HasPrefix(copies[0], "notes_(conflict_") || !strings.HasSuffix(copies[0], "_laptop).txt") {
+		t.Fatalf("ferry conflicts = %q, want one 'notes (conflict DATE TIME laptop).txt'", out)
 	}
-
-	ops := journalOps(t, m.MP, "--state", "conflict")
-	found := false
-	for _, op := range ops {
-		if op["path"] == "notes.txt" && op["state"] == "conflict" {
-			found = true
-		} else {
-			t.Errorf("ferry journal --state conflict lists %v", op)
-		}
+	copyName := strings.TrimSpace(out)
+	if got, err := os.ReadFile(filepath.Join(m.MP, copyName)); err != nil || string(got) != mine {
+		t.Errorf("the mount's %s = %q (%v), want the local edit", copyName, got, err)
 	}
-	if !found {
-		t.Errorf("ferry journal --state conflict does not list notes.txt: %v", ops)
+	if got, err := os.ReadFile(filepath.Join(m.MP, "notes.txt")); err != nil || string(got) != theirContent {
+		t.Errorf("the mount's notes.txt = %q (%v), want the remote version", got, err)
 	}
-	if st := ferryStatus(t, m.MP); st.FailedOps == 0 {
-		t.Errorf("ferry status after a conflict: %+v, want it counted", st)
+	if got := string(f.rclone(t, "cat", "m:"+f.bucket+"/"+copyName)); got != mine {
+		t.Errorf("the bucket's %s = %q, want the local edit", copyName, got)
 	}
-	// The conflict stays one: a later flush still fails and still does
-	// not overwrite.
-	if r := ferry(t, time.Minute, "flush", m.MP, "--timeout", "30s"); r.code == 0 {
-		t.Errorf("second flush: exit 0, the conflict is forgotten: %s", r)
-	}
-	if got := string(f.rclone(t, "cat", "m:"+f.bucket+"/notes.txt")); got != "version 2, from rclone on another machine\n" {
-		t.Errorf("the bucket's notes.txt after a second flush = %q, want rclone's version", got)
+	if st := ferryStatus(t, m.MP); st.Conflicts != 1 {
+		t.Errorf("ferry status after a conflict: conflicts = %d, want 1", st.Conflicts)
 	}
 	m.unmount()
 }
