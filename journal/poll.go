@@ -47,6 +47,7 @@ const metaKeyCursor = "poll-cursor" // nanoseconds of the newest log object appl
 type pollState struct {
 	cfg    PollConfig
 	cursor time.Time
+	floor  time.Time // a new cache's import covers the log before this
 	seen   map[string]time.Time // log objects applied or skipped, within the window
 	stats  PollStats
 	held   []Change // deletes held by the mass-delete guard
@@ -73,6 +74,7 @@ func (u *Uploader) StartPolling(cfg PollConfig) {
 		cursor: time.Unix(0, int64(u.store.GetUint(metaKeyCursor)))}
 	if u.poll.cursor.Unix() <= 0 {
 		u.poll.cursor = u.started // a new cache: the import covered what came before
+		u.poll.floor = u.started
 		u.saveCursor(u.poll.cursor)
 	}
 	u.pollMu.Unlock()
@@ -138,6 +140,9 @@ func (u *Uploader) PollOnce(ctx context.Context) error {
 		return nil
 	}
 	from := ps.cursor.Add(-ps.cfg.Window)
+	if from.Before(ps.floor) {
+		from = ps.floor
+	}
 	var names []string
 	err := u.area.ListArea(ctx, logPrefix, logAfter(from), 0, func(o remote.AreaObject) error {
 		if _, done := ps.seen[o.Name]; !done {
