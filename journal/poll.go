@@ -47,7 +47,7 @@ const metaKeyCursor = "poll-cursor" // nanoseconds of the newest log object appl
 type pollState struct {
 	cfg    PollConfig
 	cursor time.Time
-	floor  time.Time // a new cache's import covers the log before this
+	floor  time.Time            // a new cache's import covers the log before this
 	seen   map[string]time.Time // log objects applied or skipped, within the window
 	stats  PollStats
 	held   []Change // deletes held by the mass-delete guard

@@ -229,7 +229,9 @@ func (u *Uploader) applyMove(c Change) error {
 	return nil
 }
 
-func isBelow(p, dir string) bool { return len(p) > len(dir) && p[len(dir)] == '/' && p[:len(dir)] == dir }
+func isBelow(p, dir string) bool {
+	return len(p) > len(dir) && p[len(dir)] == '/' && p[:len(dir)] == dir
+}
 
 // ErrKind is the tree's answer when the remote has another kind of entry
 // (file, directory, symlink) at a path than the mount.

@@ -73,7 +73,9 @@ func TestE2ETwoDevicesPropagation(t *testing.T) {
 	}, contentIs(at(b, "docs/deep/a.txt"), "one, then two\n"))
 	step("rename", func() {
 		rename(t, at(a, "docs/deep/a.txt"), at(a, "docs/b.txt"))
-	}, func() bool { return gone(at(b, "docs/deep/a.txt"))() && contentIs(at(b, "docs/b.txt"), "one, then two\n")() })
+	}, func() bool {
+		return gone(at(b, "docs/deep/a.txt"))() && contentIs(at(b, "docs/b.txt"), "one, then two\n")()
+	})
 	step("dir rename", func() {
 		rename(t, at(a, "docs"), at(a, "papers"))
 	}, func() bool { return gone(at(b, "docs"))() && contentIs(at(b, "papers/b.txt"), "one, then two\n")() })
