@@ -87,12 +87,19 @@ func (r *Remote) childEntry(ctx context.Context, op, p string, k *child) (remote
 		}
 		return fileEntry(p, o), err == nil, err
 	}
-	o, target, err := r.readLink(ctx, op, k.linkKey)
+	return r.linkChild(ctx, op, p, k.linkKey)
+}
+
+// linkChild reads the listed symlink object key for the entry at p. It
+// reports false for a symlink deleted since the listing, and for one whose
+// target cannot be read, which it records as skipped.
+func (r *Remote) linkChild(ctx context.Context, op, p, key string) (remote.Entry, bool, error) {
+	o, target, err := r.readLink(ctx, op, key)
 	switch {
 	case errors.Is(err, remote.ErrNotFound):
 		return remote.Entry{}, false, nil
 	case errors.Is(err, remote.ErrPermanent):
-		r.skip(k.linkKey, describe(err))
+		r.skip(key, describe(err))
 		return remote.Entry{}, false, nil
 	}
 	return linkEntry(p, o, target), err == nil, err
@@ -153,16 +160,23 @@ func (r *Remote) children(ctx context.Context, op, dir string) (kids map[string]
 	}
 	for _, k := range kids {
 		if k.dir && k.fileKey != "" {
-			r.skip(k.fileKey, "a directory of the same name exists")
+			r.skip(k.fileKey, whyDirWins)
 			k.fileKey = ""
 		}
 		if (k.dir || k.fileKey != "") && k.linkKey != "" {
-			r.skip(k.linkKey, "a file or directory of the same name exists")
+			r.skip(k.linkKey, whyLinkLoses)
 			k.linkKey = ""
 		}
 	}
 	return kids, found, nil
 }
+
+// Why a key loses a collision: the directory wins over a file or symlink of
+// the same name, and a file over a symlink, as in Stat.
+const (
+	whyDirWins   = "a directory of the same name exists"
+	whyLinkLoses = "a file or directory of the same name exists"
+)
 
 // checkChild reports why name, listed in dir, cannot be shown, or nil.
 func checkChild(dir, name string) error {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -15,9 +16,10 @@ import (
 
 // listed is an object as a listing describes it.
 type listed struct {
-	key  string
-	size int64
-	etag string
+	key     string
+	size    int64
+	etag    string
+	lastMod time.Time
 }
 
 // page is one page of ListObjectsV2, keys decoded.
@@ -27,35 +29,52 @@ type page struct {
 	next     *string  // continuation token; nil on the last page
 }
 
+// query is one ListObjectsV2 request.
+type query struct {
+	prefix     string  // keys starting with this
+	delim      string  // grouped by this, unless ""
+	startAfter string  // keys after this, unless ""
+	max        int32   // at most this many (0: the server's page size)
+	token      *string // the page after this continuation token (nil: the first)
+}
+
 // listPage returns the page after token (nil: the first) of the keys
 // starting with prefix, grouped by delim unless it is "", at most max keys
-// (0: the server's page size). Keys come URL-encoded, because XML 1.0
-// cannot carry every character a key may hold; one that does not decode,
-// or does not start with prefix, is skipped.
+// (0: the server's page size).
 func (r *Remote) listPage(ctx context.Context, op, prefix, delim string, max int32, token *string) (page, error) {
+	return r.list(ctx, op, query{prefix: prefix, delim: delim, max: max, token: token})
+}
+
+// list returns one page of the listing q. Keys come URL-encoded, because
+// XML 1.0 cannot carry every character a key may hold; one that does not
+// decode, or does not start with the prefix, is skipped.
+func (r *Remote) list(ctx context.Context, op string, q query) (page, error) {
 	in := &s3.ListObjectsV2Input{
-		Bucket: &r.bucket, Prefix: &prefix, ContinuationToken: token,
+		Bucket: &r.bucket, Prefix: &q.prefix, ContinuationToken: q.token,
 		EncodingType: types.EncodingTypeUrl,
 	}
-	if delim != "" {
-		in.Delimiter = &delim
+	if q.delim != "" {
+		in.Delimiter = &q.delim
 	}
-	if max > 0 {
-		in.MaxKeys = aws.Int32(max)
+	if q.startAfter != "" {
+		in.StartAfter = &q.startAfter
+	}
+	if q.max > 0 {
+		in.MaxKeys = aws.Int32(q.max)
 	}
 	out, err := r.client.ListObjectsV2(ctx, in)
 	if err != nil {
-		return page{}, fail(ctx, op, prefix, err)
+		return page{}, fail(ctx, op, q.prefix, err)
 	}
 	encoded := out.EncodingType == types.EncodingTypeUrl
 	var p page
 	for _, c := range out.Contents {
-		if key, ok := r.decodeKey(deref(c.Key), prefix, encoded); ok {
-			p.objects = append(p.objects, listed{key: key, size: deref(c.Size), etag: deref(c.ETag)})
+		if key, ok := r.decodeKey(deref(c.Key), q.prefix, encoded); ok {
+			p.objects = append(p.objects, listed{key: key, size: deref(c.Size), etag: deref(c.ETag), lastMod: deref(c.LastModified)})
 		}
 	}
 	for _, cp := range out.CommonPrefixes {
-		if key, ok := r.decodeKey(deref(cp.Prefix), prefix, encoded); ok {
+		if key, ok := r.decodeKey(deref(cp.Prefix), q.prefix, encoded); ok {
 			p.prefixes = append(p.prefixes, key)
 		}
 	}
