@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"sort"
 	"strings"
 	"time"
@@ -23,10 +24,18 @@ import (
 // makes the copy fail with remote.ErrPrecondition unless src is still that
 // version. Objects larger than Config.CopyCutoff are copied in parts.
 func (r *Remote) copyObject(ctx context.Context, op, src, dst string, o object, md map[string]string, pin string) (string, error) {
+	return r.copyIf(ctx, op, src, dst, o, md, pin, remote.Cond{})
+}
+
+// copyIf is copyObject with a condition on the destination, sent as
+// If-Match / If-None-Match on the request that makes the copy visible.
+// Servers that do not support conditional copies (MinIO) ignore it.
+func (r *Remote) copyIf(ctx context.Context, op, src, dst string, o object, md map[string]string, pin string, cond remote.Cond) (string, error) {
 	if o.size > r.cfg.CopyCutoff {
-		return r.copyParts(ctx, op, src, dst, o, md, pin)
+		return r.copyParts(ctx, op, src, dst, o, md, pin, cond)
 	}
 	in := &s3.CopyObjectInput{Bucket: &r.bucket, Key: &dst, CopySource: r.copySource(src)}
+	in.IfMatch, in.IfNoneMatch = condHeaders(cond)
 	if pin != "" {
 		in.CopySourceIfMatch = aws.String(pin)
 	}
@@ -49,8 +58,8 @@ func (r *Remote) copyObject(ctx context.Context, op, src, dst string, o object, 
 }
 
 // copyParts copies a large object with UploadPartCopy, every part pinned
-// to the same source version.
-func (r *Remote) copyParts(ctx context.Context, op, src, dst string, o object, md map[string]string, pin string) (string, error) {
+// to the same source version; cond applies to the completion.
+func (r *Remote) copyParts(ctx context.Context, op, src, dst string, o object, md map[string]string, pin string, cond remote.Cond) (string, error) {
 	if !o.full || pin == "" {
 		// Listed, not read: fetch the metadata and version to copy.
 		h, err := r.head(ctx, op, src)
@@ -91,7 +100,7 @@ func (r *Remote) copyParts(ctx context.Context, op, src, dst string, o object, m
 		r.abort(ctx, dst, up)
 		return "", err
 	}
-	etag, err := r.completeUpload(ctx, op, dst, up, parts, remote.Cond{})
+	etag, err := r.completeUpload(ctx, op, dst, up, parts, cond)
 	if err != nil {
 		r.abort(ctx, dst, up)
 	}
@@ -140,24 +149,39 @@ func (r *Remote) copySource(key string) *string {
 // trimETag drops the quotes around an ETag, which servers include or not.
 func trimETag(s string) string { return strings.Trim(s, `"`) }
 
-// trash copies key, if it is still version etag, to
-// .ferry/trash/<YYYY-MM-DD>/<path> below the prefix, keeping its metadata.
-func (r *Remote) trash(ctx context.Context, op, key, etag string) error {
-	rel := strings.TrimPrefix(key, r.prefix)
-	dst := r.prefix + ferryDir + "/trash/" + time.Now().UTC().Format("2006-01-02") + "/"
-	if len(dst)+len(rel) > maxKeyLen {
-		// Too deep to keep its path: keep it under a digest of the path.
-		sum := sha256.Sum256([]byte(rel))
-		rel = "long/" + hex.EncodeToString(sum[:])
-	}
+// trash copies key, the object of the file (or, with link, the symlink)
+// at p, if it is still version etag, to the area object trashName(p),
+// keeping its metadata. A symlink's copy is named like a file and records
+// the symlink type in its mode, so that RestoreArea knows it.
+func (r *Remote) trash(ctx context.Context, op, p, key, etag string, link bool) error {
 	// The size decides between CopyObject and a multipart copy; a missing
 	// or changed object fails the pinned copy either way.
 	o, err := r.head(ctx, op, key)
 	if err != nil {
 		return err
 	}
-	_, err = r.copyObject(ctx, op, key, dst+rel, o, nil, etag)
+	var md map[string]string
+	if link {
+		md = maps.Clone(o.meta)
+		if md == nil {
+			md = map[string]string{}
+		}
+		md[metaMode] = formatMode(parseMode(md[metaMode])|0o777, sIFLNK)
+	}
+	_, err = r.copyObject(ctx, op, key, r.areaBase()+r.trashName(p, time.Now()), o, md, etag)
 	return err
+}
+
+// trashName returns the area name under which a conditional delete at now
+// keeps p: trash/<YYYY-MM-DD UTC>/<p>, or, when that key would be too
+// long, trash/<YYYY-MM-DD>/long/<sha256 of p>.
+func (r *Remote) trashName(p string, now time.Time) string {
+	day := "trash/" + now.UTC().Format("2006-01-02") + "/"
+	if len(r.areaBase())+len(day)+len(p) > maxKeyLen {
+		sum := sha256.Sum256([]byte(p))
+		return day + "long/" + hex.EncodeToString(sum[:])
+	}
+	return day + p
 }
 
 // Copy duplicates the file or symlink at from as to on the server, keeping

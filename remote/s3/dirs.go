@@ -159,7 +159,8 @@ func (r *Remote) setMeta(ctx context.Context, op, p string, meta remote.Meta, wa
 // it), so with cond.IfMatch the object is first copied to
 // .ferry/trash/<YYYY-MM-DD>/<path> with x-amz-copy-source-if-match, which
 // every server checks: a different version fails with remote.ErrPrecondition
-// and nothing is deleted. The original is then deleted with If-Match, which
+// and nothing is deleted. (A symlink lands there under its path too, not its
+// object's key; RestoreArea brings either back.) The original is then deleted with If-Match, which
 // closes the window between the two requests where the server supports it.
 func (r *Remote) Delete(ctx context.Context, p string, cond remote.Cond) error {
 	const op = "delete"
@@ -175,8 +176,11 @@ func (r *Remote) Delete(ctx context.Context, p string, cond remote.Cond) error {
 		}
 		return r.deleteKey(ctx, op, r.linkKey(p), "")
 	}
-	for _, key := range []string{r.key(p), r.linkKey(p)} {
-		err := r.trash(ctx, op, key, cond.IfMatch)
+	for _, c := range []struct {
+		key  string
+		link bool
+	}{{r.key(p), false}, {r.linkKey(p), true}} {
+		err := r.trash(ctx, op, p, c.key, cond.IfMatch, c.link)
 		if errors.Is(err, remote.ErrNotFound) {
 			continue
 		}
@@ -186,7 +190,7 @@ func (r *Remote) Delete(ctx context.Context, p string, cond remote.Cond) error {
 		if _, err := r.keepParent(ctx, op, p); err != nil {
 			return err
 		}
-		return r.deleteKey(ctx, op, key, cond.IfMatch)
+		return r.deleteKey(ctx, op, c.key, cond.IfMatch)
 	}
 	return nil
 }

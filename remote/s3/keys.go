@@ -108,7 +108,8 @@ func (r *Remote) dirKey(p string) string {
 	return r.prefix + p + "/"
 }
 
-// skip records a key List leaves out because the mount cannot represent it.
+// skip records a key a listing leaves out because the mount cannot
+// represent it.
 func (r *Remote) skip(key, why string) {
 	r.mu.Lock()
 	_, seen := r.skipped[key]
@@ -119,9 +120,10 @@ func (r *Remote) skip(key, why string) {
 	}
 }
 
-// Skipped returns the keys List has skipped so far, sorted: keys with "."
-// "..", empty, over-long, NUL or non-UTF-8 segments, and keys that collide
-// with a directory or another key of the same name. Each is logged once.
+// Skipped implements remote.Skipper: the keys List, Walk and ListArea have
+// skipped so far, sorted: keys with ".", "..", empty, over-long, NUL or
+// non-UTF-8 segments, and keys that collide with a directory or another key
+// of the same name. Each is logged once.
 func (r *Remote) Skipped() []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()

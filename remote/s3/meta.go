@@ -243,3 +243,12 @@ func dirEntry(p string, marker *object) remote.Entry {
 	}
 	return e
 }
+
+// modeType returns the file type bits of an octal st_mode, or 0.
+func modeType(s string) uint32 {
+	u, err := strconv.ParseUint(s, 8, 32)
+	if err != nil {
+		return 0
+	}
+	return uint32(u) & sIFMT
+}

@@ -47,7 +47,8 @@ func getObject(t *testing.T, srv *s3test.Server, bucket, key string) ([]byte, ma
 }
 
 // TestCopyInParts runs the paths objects above 5 GiB take (UploadPartCopy
-// for Copy, Rename, SetMeta and the trash copy) with a 5 MiB cutoff.
+// for Copy, Rename, SetMeta, the trash copy and RestoreArea) with a 5 MiB
+// cutoff.
 func TestCopyInParts(t *testing.T) {
 	srv := s3test.Start(t)
 	r := newTestRemote(t, srv, "p", func(c *Config) { c.CopyCutoff = testPart })
@@ -100,6 +101,17 @@ func TestCopyInParts(t *testing.T) {
 	}
 	if e, err := r.Stat(ctx, "b"); err != nil || !e.Dir {
 		t.Errorf("Stat(b) after deleting its only file = %+v, %v; want the directory kept", e, err)
+	}
+
+	name := strings.TrimPrefix(trashKey(r, "b/moved"), r.areaBase())
+	if e, err = r.RestoreArea(ctx, name, "c/back"); err != nil {
+		t.Fatalf("RestoreArea: %v", err)
+	}
+	if s := check("c/back", m); s.Version != e.Version || !strings.HasSuffix(trimETag(e.Version), "-3") {
+		t.Errorf("RestoreArea made version %q, Stat says %q; want the ETag of a 3-part upload", e.Version, s.Version)
+	}
+	if got, _ := getObject(t, srv, r.Bucket(), trashKey(r, "b/moved")); got != nil {
+		t.Errorf("the trash still holds %d bytes after the restore", len(got))
 	}
 }
 
