@@ -7,8 +7,9 @@
 //     zero-byte "dir/" marker object, which Mkdir writes and Rmdir removes.
 //   - A symlink at p is the object p+".rclonelink" holding the link target,
 //     rclone's --links convention. Names ending in ".rclonelink" are
-//     therefore reserved, like the top-level name ".ferry", under which
-//     conditional deletes keep what they removed (".ferry/trash/<date>/").
+//     therefore reserved, like the top-level name ".ferry": ferry's private
+//     area (remote.Area), where the change log lives and conditional
+//     deletes keep what they removed (".ferry/trash/<date>/<path>").
 //   - The modification time, mode, owner and content hash are user metadata:
 //     x-amz-meta-mtime, -mode, -uid and -gid in rclone's formats (see
 //     meta.go) and x-amz-meta-blake3.
@@ -44,6 +45,9 @@ var (
 	_ remote.Conditional   = (*Remote)(nil)
 	_ remote.UploadCleaner = (*Remote)(nil)
 	_ remote.Counter       = (*Remote)(nil)
+	_ remote.Area          = (*Remote)(nil)
+	_ remote.Walker        = (*Remote)(nil)
+	_ remote.Skipper       = (*Remote)(nil)
 )
 
 // Sizes S3 imposes, and the defaults of Config.
