@@ -59,13 +59,14 @@ func TestClassify(t *testing.T) {
 }
 
 func TestCheckPath(t *testing.T) {
-	for _, p := range []string{"a", "a/b", "a b/c+d", "é/日本/🚀", strings.Repeat("x", 255), ".hidden", "a..b", "..."} {
+	for _, p := range []string{"a", "a/b", "a b/c+d", "é/日本/🚀", strings.Repeat("x", 255), ".hidden", "a..b", "...",
+		"a/.ferry", ".ferry-x", ".ferryx/y"} {
 		if err := checkPath(p, false); err != nil {
 			t.Errorf("checkPath(%q) = %v, want nil", p, err)
 		}
 	}
 	for _, p := range []string{"", "/a", "a/", "a//b", ".", "..", "a/./b", "a/../b", "../a", "a\x00b",
-		strings.Repeat("x", 256), tempPrefix + "x", "a/" + tempPrefix} {
+		strings.Repeat("x", 256), tempPrefix + "x", "a/" + tempPrefix, "bad\xffutf8", "a/\xc3", ".ferry", ".ferry/log/1"} {
 		if err := checkPath(p, false); err == nil {
 			t.Errorf("checkPath(%q) = nil, want an error", p)
 		}

@@ -10,13 +10,19 @@
 // fsynced, and are renamed over the target, so readers see the old content or
 // the new, never a part. Those temp files never appear in List and cannot be
 // addressed by callers.
+//
+// The top-level directory ".ferry" is ferry's private area (remote.Area):
+// the change log and the trash, where conditional deletes move what they
+// remove. The tree methods neither show nor accept it.
 package local
 
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -26,6 +32,9 @@ import (
 var (
 	_ remote.Remote      = (*Local)(nil)
 	_ remote.Conditional = (*Local)(nil)
+	_ remote.Area        = (*Local)(nil)
+	_ remote.Walker      = (*Local)(nil)
+	_ remote.Skipper     = (*Local)(nil)
 )
 
 // staleTempAge is how long a temp file must go unchanged before Rmdir treats
@@ -43,6 +52,9 @@ type Local struct {
 	// so that a Cond is checked atomically with the write it guards among
 	// this Local's callers. It is never held while copying content.
 	mu sync.Mutex
+
+	skipMu  sync.Mutex          // guards skipped
+	skipped map[string]struct{} // names List and Walk left out
 }
 
 // New returns a Local rooted at the directory root, which must exist.
@@ -60,7 +72,7 @@ func New(root string) (*Local, error) {
 	case !fi.IsDir():
 		return nil, fmt.Errorf("remote folder %s: not a directory", abs)
 	}
-	return &Local{root: abs, staleAfter: staleTempAge}, nil
+	return &Local{root: abs, staleAfter: staleTempAge, skipped: map[string]struct{}{}}, nil
 }
 
 // Root returns the absolute path of the folder.
@@ -83,4 +95,23 @@ func start(ctx context.Context, op, p string, allowRoot bool) error {
 		return invalid(op, p, err)
 	}
 	return ctx.Err()
+}
+
+// skip records the path of a name List or Walk leaves out because ferry
+// cannot represent it.
+func (l *Local) skip(p string) {
+	l.skipMu.Lock()
+	defer l.skipMu.Unlock()
+	l.skipped[p] = struct{}{}
+}
+
+// Skipped implements remote.Skipper: the paths, relative to the folder,
+// that List and Walk have left out so far because their names cannot be a
+// path in the mount (not UTF-8, over 255 bytes), sorted. Temp files of
+// writes in progress, the area, and pipes, sockets and devices are left out
+// too, but are not reported.
+func (l *Local) Skipped() []string {
+	l.skipMu.Lock()
+	defer l.skipMu.Unlock()
+	return slices.Sorted(maps.Keys(l.skipped))
 }

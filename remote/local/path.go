@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"unicode/utf8"
 )
 
 // tempPrefix starts the name of every temp file a write stages. Callers may
@@ -17,15 +18,32 @@ const tempPrefix = ".ferry-tmp-"
 // maxSegment is the longest file name, in bytes, most filesystems accept.
 const maxSegment = 255
 
+// ferryDir is the top-level name of ferry's private area (remote.Area).
+// The tree methods neither show nor accept it.
+const ferryDir = ".ferry"
+
 // checkPath reports why p is not a valid remote path, or nil. The root ""
 // is valid only when allowRoot is set.
 func checkPath(p string, allowRoot bool) error {
-	switch {
-	case p == "":
+	if p == "" {
 		if allowRoot {
 			return nil
 		}
 		return errors.New("empty path")
+	}
+	if err := checkSegments(p); err != nil {
+		return err
+	}
+	if first, _, _ := strings.Cut(p, "/"); first == ferryDir {
+		return fmt.Errorf("the top-level name %q is reserved", ferryDir)
+	}
+	return nil
+}
+
+// checkSegments reports why the non-empty p is not a clean relative
+// slash-separated path of names ferry can use, or nil.
+func checkSegments(p string) error {
+	switch {
 	case strings.IndexByte(p, 0) >= 0:
 		return errors.New("path contains NUL")
 	case p[0] == '/' || filepath.IsAbs(p) || filepath.VolumeName(p) != "":
@@ -34,16 +52,30 @@ func checkPath(p string, allowRoot bool) error {
 		return fmt.Errorf("path contains %q", filepath.Separator)
 	}
 	for seg := range strings.SplitSeq(p, "/") {
-		switch {
-		case seg == "":
-			return errors.New("path has an empty segment")
-		case seg == "." || seg == "..":
-			return fmt.Errorf("path has a %q segment", seg)
-		case len(seg) > maxSegment:
-			return fmt.Errorf("path segment is %d bytes, longer than %d", len(seg), maxSegment)
-		case strings.HasPrefix(seg, tempPrefix):
-			return fmt.Errorf("names starting with %q are reserved", tempPrefix)
+		if err := checkName(seg); err != nil {
+			return fmt.Errorf("path %w", err)
 		}
+	}
+	return nil
+}
+
+// checkName reports why name cannot be one segment of a path, or nil.
+// Names that are not UTF-8 are refused like on S3: the journal and the
+// change log carry paths as text.
+func checkName(name string) error {
+	switch {
+	case name == "":
+		return errors.New("has an empty segment")
+	case name == "." || name == "..":
+		return fmt.Errorf("has a %q segment", name)
+	case len(name) > maxSegment:
+		return fmt.Errorf("segment is %d bytes, longer than %d", len(name), maxSegment)
+	case strings.IndexByte(name, 0) >= 0:
+		return errors.New("contains NUL")
+	case !utf8.ValidString(name):
+		return errors.New("is not valid UTF-8")
+	case strings.HasPrefix(name, tempPrefix):
+		return fmt.Errorf("has a name starting with %q, reserved for temp files", tempPrefix)
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"strings"
 
 	"github.com/ferry-fs/ferry/remote"
 )
@@ -51,42 +52,23 @@ func (l *Local) List(ctx context.Context, dir string, fn func(remote.Entry) erro
 		return fail(op, dir, err, reading)
 	}
 	defer d.Close()
-	f, err := d.Open(".")
-	if err != nil {
-		return fail(op, dir, err, reading)
-	}
-	defer f.Close()
-	for {
-		if err := ctx.Err(); err != nil {
-			return err
+	return readDir(ctx, op, dir, d, func(name string) error {
+		e, ok, err := l.child(d, dir, name)
+		if err != nil {
+			return fail(op, join(dir, name), err, reading)
 		}
-		des, rerr := f.ReadDir(listBatch)
-		for _, de := range des {
-			e, ok, err := child(d, dir, de.Name())
-			if err != nil {
-				return fail(op, join(dir, de.Name()), err, reading)
-			}
-			if !ok {
-				continue
-			}
-			if err := fn(e); err != nil {
-				return err
-			}
-		}
-		if errors.Is(rerr, io.EOF) || (rerr == nil && len(des) == 0) {
+		if !ok {
 			return nil
 		}
-		if rerr != nil {
-			return fail(op, dir, rerr, reading)
-		}
-	}
+		return fn(e)
+	})
 }
 
 // child describes the entry name of the directory d at remote path dir. It
 // reports false for names List hides and for files removed since ReadDir.
-func child(d *os.Root, dir, name string) (remote.Entry, bool, error) {
-	if checkPath(name, false) != nil {
-		return remote.Entry{}, false, nil // temp files, and names ferry cannot address
+func (l *Local) child(d *os.Root, dir, name string) (remote.Entry, bool, error) {
+	if !l.shown(dir, name) {
+		return remote.Entry{}, false, nil
 	}
 	fi, err := d.Lstat(name)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -103,6 +85,19 @@ func child(d *os.Root, dir, name string) (remote.Entry, bool, error) {
 		return remote.Entry{}, false, nil
 	}
 	return e, err == nil, err
+}
+
+// shown reports whether List shows the name in dir, recording names ferry
+// cannot represent as skipped. Temp files and the area are ferry's own.
+func (l *Local) shown(dir, name string) bool {
+	switch {
+	case dir == "" && name == ferryDir, strings.HasPrefix(name, tempPrefix):
+		return false
+	case checkName(name) != nil:
+		l.skip(join(dir, name))
+		return false
+	}
+	return true
 }
 
 // Get opens the regular file at p for reading length bytes from off

@@ -15,6 +15,11 @@ import (
 // missing directory, is not an error, with or without cond.IfMatch: a retry
 // of a delete that succeeded must succeed. A directory is refused with
 // remote.ErrPermanent (use Rmdir).
+//
+// With cond.IfMatch, the file is not removed but moved into the area, as
+// trash/<YYYY-MM-DD>/<p> (see trash), like on S3: a conditional delete is
+// ferry deleting what it believes is its own, and a mistake must be
+// recoverable with RestoreArea.
 func (l *Local) Delete(ctx context.Context, p string, cond remote.Cond) error {
 	const op = "delete"
 	if err := start(ctx, op, p, false); err != nil {
@@ -41,6 +46,11 @@ func (l *Local) Delete(ctx context.Context, p string, cond remote.Cond) error {
 		return invalid(op, p, errors.New("is a directory"))
 	case cond.IfMatch != "" && version(fi) != cond.IfMatch:
 		return precondition(op, p, "version is "+version(fi)+", not "+cond.IfMatch)
+	case cond.IfMatch != "":
+		if err := l.trash(op, p, time.Now()); err != nil {
+			return err
+		}
+		return fail(op, p, syncDir(parent), writing)
 	}
 	if err := parent.Remove(base); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fail(op, p, err, writing)
