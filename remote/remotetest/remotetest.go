@@ -55,10 +55,11 @@ func RunWithOptions(t *testing.T, newRemote func(t *testing.T) remote.Remote, op
 	if opts.PartSize == 0 {
 		opts.PartSize = 5 << 20
 	}
-	tests := []struct {
+	type test = struct {
 		name string
 		fn   func(t *testing.T, r remote.Remote, opts Options)
-	}{
+	}
+	tests := []test{
 		{"PutGetStat", testPutGetStat},
 		{"RangedGet", testRangedGet},
 		{"Overwrite", testOverwrite},
@@ -86,16 +87,24 @@ func RunWithOptions(t *testing.T, newRemote func(t *testing.T) remote.Remote, op
 		{"LargeFile", testLargeFile},
 	}
 	if opts.Resumable {
-		tests = append(tests, struct {
-			name string
-			fn   func(t *testing.T, r remote.Remote, opts Options)
-		}{"Resumable", testResumable})
+		tests = append(tests, test{"Resumable", testResumable})
 	}
-	if _, ok := newRemote(t).(remote.Conditional); ok {
-		tests = append(tests, struct {
-			name string
-			fn   func(t *testing.T, r remote.Remote, opts Options)
-		}{"ConditionalMetaRename", testConditionalMetaRename})
+	// The optional interfaces are tested when the backend has them.
+	probe := newRemote(t)
+	if _, ok := probe.(remote.Conditional); ok {
+		tests = append(tests, test{"ConditionalMetaRename", testConditionalMetaRename})
+	}
+	if _, ok := probe.(remote.Area); ok {
+		tests = append(tests,
+			test{"AreaPutGetList", testAreaPutGetList},
+			test{"AreaPagination", testAreaPagination},
+			test{"AreaHidden", testAreaHidden},
+			test{"TrashRestore", testTrashRestore},
+			test{"TrashSymlink", testTrashSymlink},
+		)
+	}
+	if _, ok := probe.(remote.Walker); ok {
+		tests = append(tests, test{"Walk", testWalk}, test{"WalkEmpty", testWalkEmpty})
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
