@@ -72,17 +72,21 @@ func wantAreaContent(t *testing.T, a remote.Area, name string, want []byte) {
 // depth-first walk of their directories: ' ', '-' and '.' sort before '/'.
 var areaSorted = []string{"s/a b", "s/a-b", "s/a.c", "s/a/b", "s/a/c/d", "s/a0", "s/é"}
 
-func testAreaPutGetList(t *testing.T, r remote.Remote, _ Options) {
-	a := r.(remote.Area)
-	ctx := t.Context()
-	before := time.Now()
-	_, err := a.GetArea(ctx, "s/a b")
-	wantErrIs(t, err, remote.ErrNotFound, "GetArea of a missing name")
-	wantArea(t, a, "", "", 0) // no area yet: nothing, no error
-
+// putSorted puts the areaSorted names, last first, each holding
+// "content of <name>".
+func putSorted(t *testing.T, a remote.Area) {
+	t.Helper()
 	for i := len(areaSorted) - 1; i >= 0; i-- {
 		putArea(t, a, areaSorted[i], []byte("content of "+areaSorted[i]))
 	}
+}
+
+func testAreaPutGet(t *testing.T, r remote.Remote, _ Options) {
+	a := r.(remote.Area)
+	ctx := t.Context()
+	_, err := a.GetArea(ctx, "s/a b")
+	wantErrIs(t, err, remote.ErrNotFound, "GetArea of a missing name")
+	putSorted(t, a)
 	putArea(t, a, "t/empty", nil)
 	binary := make([]byte, 256)
 	for i := range binary {
@@ -96,47 +100,6 @@ func testAreaPutGetList(t *testing.T, r remote.Remote, _ Options) {
 	wantAreaContent(t, a, "t/binary", binary)
 	putArea(t, a, "s/a0", []byte("replaced"))
 	wantAreaContent(t, a, "s/a0", []byte("replaced"))
-
-	objs := listArea(t, a, "s/", "", 0)
-	if got := areaNames(objs); !slices.Equal(got, areaSorted) {
-		t.Fatalf("ListArea(%q) = %q, want %q", "s/", got, areaSorted)
-	}
-	for _, o := range objs {
-		want := len("content of " + o.Name)
-		if o.Name == "s/a0" {
-			want = len("replaced")
-		}
-		if o.Size != int64(want) {
-			t.Errorf("ListArea: %q has size %d, want %d", o.Name, o.Size, want)
-		}
-		if o.ModTime.Before(before.Add(-time.Minute)) || o.ModTime.After(time.Now().Add(time.Minute)) {
-			t.Errorf("ListArea: %q stored at %v, want about now (%v)", o.Name, o.ModTime, before)
-		}
-	}
-	wantArea(t, a, "", "", 0, append(slices.Clone(areaSorted), "t/binary", "t/empty")...)
-	wantArea(t, a, "s/a/", "", 0, "s/a/b", "s/a/c/d")
-	wantArea(t, a, "s/a-", "", 0, "s/a-b")
-	wantArea(t, a, "s/a", "s/a.c", 0, "s/a/b", "s/a/c/d", "s/a0")
-	wantArea(t, a, "s/", "s/a.", 0, "s/a.c", "s/a/b", "s/a/c/d", "s/a0", "s/é")
-	wantArea(t, a, "s/", "a", 0, areaSorted...)  // startAfter before the prefix
-	wantArea(t, a, "s/", "s/", 0, areaSorted...) // startAfter equal to the prefix
-	wantArea(t, a, "s/", "s/é", 0)
-	wantArea(t, a, "s/", "", 2, "s/a b", "s/a-b")
-	wantArea(t, a, "s/", "s/a-b", 3, "s/a.c", "s/a/b", "s/a/c/d")
-	wantArea(t, a, "none/", "", 0)
-	wantArea(t, a, "s/a/b/", "", 0)
-	wantArea(t, a, "/s/", "", 0)
-	wantArea(t, a, "s//", "", 0)
-
-	stop := errors.New("stop here")
-	calls := 0
-	err = a.ListArea(ctx, "s/", "", 0, func(remote.AreaObject) error {
-		calls++
-		return stop
-	})
-	if !errors.Is(err, stop) || calls != 1 {
-		t.Errorf("ListArea with a failing fn: err = %v after %d calls, want %v after 1", err, calls, stop)
-	}
 
 	for _, name := range []string{"s/a/b", "s/a/c/d", "s/a/b"} { // the second delete of s/a/b finds nothing
 		if err := a.DeleteArea(ctx, name); err != nil {
@@ -156,6 +119,49 @@ func testAreaPutGetList(t *testing.T, r remote.Remote, _ Options) {
 		if _, err := a.GetArea(ctx, name); !remote.IsPermanent(err) {
 			t.Errorf("GetArea(%q) = %v, want a permanent error", name, err)
 		}
+	}
+}
+
+func testAreaList(t *testing.T, r remote.Remote, _ Options) {
+	a := r.(remote.Area)
+	before := time.Now()
+	wantArea(t, a, "", "", 0) // no area yet: nothing, no error
+	putSorted(t, a)
+	putArea(t, a, "t/x", nil)
+	objs := listArea(t, a, "s/", "", 0)
+	if got := areaNames(objs); !slices.Equal(got, areaSorted) {
+		t.Fatalf("ListArea(%q) = %q, want %q", "s/", got, areaSorted)
+	}
+	for _, o := range objs {
+		if o.Size != int64(len("content of "+o.Name)) {
+			t.Errorf("ListArea: %q has size %d, want %d", o.Name, o.Size, len("content of "+o.Name))
+		}
+		if o.ModTime.Before(before.Add(-time.Minute)) || o.ModTime.After(time.Now().Add(time.Minute)) {
+			t.Errorf("ListArea: %q stored at %v, want about now (%v)", o.Name, o.ModTime, before)
+		}
+	}
+	wantArea(t, a, "", "", 0, append(slices.Clone(areaSorted), "t/x")...)
+	wantArea(t, a, "s/a/", "", 0, "s/a/b", "s/a/c/d")
+	wantArea(t, a, "s/a-", "", 0, "s/a-b")
+	wantArea(t, a, "s/a", "s/a.c", 0, "s/a/b", "s/a/c/d", "s/a0")
+	wantArea(t, a, "s/", "s/a.", 0, "s/a.c", "s/a/b", "s/a/c/d", "s/a0", "s/é")
+	wantArea(t, a, "s/", "a", 0, areaSorted...)  // startAfter before the prefix
+	wantArea(t, a, "s/", "s/", 0, areaSorted...) // startAfter equal to the prefix
+	wantArea(t, a, "s/", "s/é", 0)
+	wantArea(t, a, "s/", "", 2, "s/a b", "s/a-b")
+	wantArea(t, a, "s/", "s/a-b", 3, "s/a.c", "s/a/b", "s/a/c/d")
+	for _, prefix := range []string{"none/", "s/a/b/", "/s/", "s//", "s/../"} {
+		wantArea(t, a, prefix, "", 0)
+	}
+
+	stop := errors.New("stop here")
+	calls := 0
+	err := a.ListArea(t.Context(), "s/", "", 0, func(remote.AreaObject) error {
+		calls++
+		return stop
+	})
+	if !errors.Is(err, stop) || calls != 1 {
+		t.Errorf("ListArea with a failing fn: err = %v after %d calls, want %v after 1", err, calls, stop)
 	}
 }
 

@@ -96,10 +96,12 @@ func RunWithOptions(t *testing.T, newRemote func(t *testing.T) remote.Remote, op
 	}
 	if _, ok := probe.(remote.Area); ok {
 		tests = append(tests,
-			test{"AreaPutGetList", testAreaPutGetList},
+			test{"AreaPutGet", testAreaPutGet},
+			test{"AreaList", testAreaList},
 			test{"AreaPagination", testAreaPagination},
 			test{"AreaHidden", testAreaHidden},
-			test{"TrashRestore", testTrashRestore},
+			test{"Trash", testTrash},
+			test{"Restore", testRestore},
 			test{"TrashSymlink", testTrashSymlink},
 		)
 	}

@@ -45,7 +45,7 @@ func deleteIf(t *testing.T, r remote.Remote, e remote.Entry) {
 	wantMissing(t, r, e.Path)
 }
 
-func testTrashRestore(t *testing.T, r remote.Remote, _ Options) {
+func testTrash(t *testing.T, r remote.Remote, _ Options) {
 	a := r.(remote.Area)
 	ctx := t.Context()
 	const p, content = "tr/dir/file", "second version"
@@ -65,9 +65,6 @@ func testTrashRestore(t *testing.T, r remote.Remote, _ Options) {
 	wantNames(t, "tr", list(t, r, "tr"), "tr/dir/")
 
 	// An unconditional delete keeps nothing.
-	if err := r.Delete(ctx, "tr/dir/file2", remote.Cond{}); err != nil {
-		t.Fatal(err)
-	}
 	put(t, r, "tr/plain", "plain")
 	if err := r.Delete(ctx, "tr/plain", remote.Cond{}); err != nil {
 		t.Fatalf("Delete: %v", err)
@@ -77,6 +74,15 @@ func testTrashRestore(t *testing.T, r remote.Remote, _ Options) {
 			t.Errorf("an unconditional delete left %q in the trash", x.Name)
 		}
 	}
+}
+
+func testRestore(t *testing.T, r remote.Remote, _ Options) {
+	a := r.(remote.Area)
+	ctx := t.Context()
+	const p, content = "tr/dir/file", "trashed content"
+	before := time.Now()
+	deleteIf(t, r, put(t, r, p, content))
+	o := trashed(t, a, p, before)
 
 	// RestoreArea never replaces a file or a directory.
 	put(t, r, p, "in the way")
@@ -113,7 +119,6 @@ func testTrashRestore(t *testing.T, r remote.Remote, _ Options) {
 	_, err = a.RestoreArea(ctx, o.Name, "tr/again")
 	wantErrIs(t, err, remote.ErrNotFound, "RestoreArea of a restored name")
 	wantMissing(t, r, "tr/again")
-
 	_, err = a.RestoreArea(ctx, o.Name, ".ferry/x")
 	wantErrIs(t, err, remote.ErrPermanent, "RestoreArea into the area")
 }
