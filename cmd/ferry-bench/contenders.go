@@ -187,7 +187,7 @@ func waitForTree(ctx context.Context, dir string, want treeStats, timeout time.D
 func diffTrees(ctx context.Context, a, b string) ([]string, error) {
 	ctx, cancel := context.WithTimeout(ctx, diffTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "diff", "-rq", a, b)
+	cmd := exec.CommandContext(ctx, "diff", "-rq", "-x", ".ferry", a, b) // .ferry: the change log and recycle bin
 	cmd.WaitDelay = 5 * time.Second
 	out, err := cmd.Output()
 	var exit *exec.ExitError
