@@ -1,0 +1,151 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// guardDevices mounts one bucket twice, as twoDevices does, except that B
+// polls only when told (`ferry sync`): the mass-delete guard weighs the
+// deletes of one poll, so the tests choose what one poll sees.
+func guardDevices(t *testing.T) (f *s3Fixture, a, b *ferryMount) {
+	t.Helper()
+	f = newS3(t)
+	flags := []string{"--write-back", "100ms", "--rescan-interval", "0"}
+	a = f.mount(t, f.dirs(t), append(flags, "--poll-interval", "1s", "--device-name", "devA")...)
+	b = f.mount(t, f.dirs(t), append(flags, "--poll-interval", "1h", "--device-name", "devB")...)
+	return f, a, b
+}
+
+// guardName is the name of the i-th file of the mass-delete tests.
+func guardName(i int) string { return fmt.Sprintf("data/f%03d.txt", i) }
+
+func guardContent(i int) string { return fmt.Sprintf("file %d\n", i) }
+
+// shareFiles makes total files on A and has B pull them.
+func shareFiles(t *testing.T, a, b *ferryMount, total int) {
+	t.Helper()
+	mkdirAll(t, filepath.Join(a.MP, "data"))
+	for i := range total {
+		writeFile(t, filepath.Join(a.MP, guardName(i)), []byte(guardContent(i)))
+	}
+	a.flush()
+	mustFerry(t, 60*time.Second, "sync", b.MP)
+	if n := countFiles(b.MP, "data"); n != total {
+		t.Fatalf("B has %d files after ferry sync, want the %d A made", n, total)
+	}
+}
+
+// deleteOnA deletes files [from, to) on A and flushes, which writes the
+// change log; B then polls once.
+func deleteOnA(t *testing.T, a, b *ferryMount, from, to int) {
+	t.Helper()
+	for i := from; i < to; i++ {
+		remove(t, filepath.Join(a.MP, guardName(i)))
+	}
+	a.flush()
+	mustFerry(t, 60*time.Second, "sync", b.MP)
+}
+
+func countFiles(mp, dir string) int {
+	ents, _ := os.ReadDir(filepath.Join(mp, dir))
+	return len(ents)
+}
+
+// TestE2ETwoDevicesMassDeleteGuard: A and B share 160 files. A few
+// deletes on A reach B as usual; then A deletes 120 of the remaining 155
+// (more than --max-delete 50 %, and at least 100): B holds those deletes,
+// keeps the files, and lists them in `ferry status --json` held_deletes,
+// until `ferry sync --confirm-deletes` applies them.
+func TestE2ETwoDevicesMassDeleteGuard(t *testing.T) {
+	t.Parallel()
+	_, a, b := guardDevices(t)
+	const total, few, many = 160, 5, 120
+	shareFiles(t, a, b, total)
+
+	// A few deletes are applied at once.
+	deleteOnA(t, a, b, 0, few)
+	if n := countFiles(b.MP, "data"); n != total-few {
+		t.Fatalf("B has %d files after A deleted %d, want %d", n, few, total-few)
+	}
+	if st := ferryStatus(t, b.MP); len(st.HeldDeletes) != 0 {
+		t.Fatalf("B holds %d deletes after only %d were made: %q", len(st.HeldDeletes), few, st.HeldDeletes)
+	}
+
+	// B opens two of the files it will be told to delete: their content
+	// is then in its cache. (An uncached one cannot be read once its
+	// delete is held: see TestE2EBugHeldDeleteUnreadable.)
+	cached := []int{few, few + many - 1}
+	for _, i := range cached {
+		if got, err := os.ReadFile(filepath.Join(b.MP, guardName(i))); err != nil || string(got) != guardContent(i) {
+			t.Fatalf("B: read %s: %q, %v", guardName(i), got, err)
+		}
+	}
+
+	// Then many: held.
+	var deleted []string
+	for i := few; i < few+many; i++ {
+		deleted = append(deleted, guardName(i))
+	}
+	deleteOnA(t, a, b, few, few+many)
+	st := ferryStatus(t, b.MP)
+	held := slices.Sorted(slices.Values(st.HeldDeletes))
+	if !slices.Equal(held, deleted) {
+		t.Fatalf("B's held_deletes: %d paths, want the %d deleted on A (first: %q)", len(held), len(deleted), held[:min(3, len(held))])
+	}
+	// Still there, all of them.
+	if n := countFiles(b.MP, "data"); n != total-few {
+		t.Errorf("B holds %d files while the deletes are held, want %d", n, total-few)
+	}
+	for _, p := range deleted {
+		if _, err := os.Lstat(filepath.Join(b.MP, p)); err != nil {
+			t.Errorf("B: %s while its delete is held: %v", p, err)
+		}
+	}
+	for _, i := range cached {
+		if got, err := os.ReadFile(filepath.Join(b.MP, guardName(i))); err != nil || string(got) != guardContent(i) {
+			t.Errorf("B: read %s while its delete is held: %q, %v (want %q)", guardName(i), got, err, guardContent(i))
+		}
+	}
+	// Another poll does not apply them either.
+	mustFerry(t, 30*time.Second, "sync", b.MP)
+	if n := countFiles(b.MP, "data"); n != total-few {
+		t.Errorf("B holds %d files after another poll, want %d", n, total-few)
+	}
+
+	// Confirm: applied, the files go.
+	r := mustFerry(t, 60*time.Second, "sync", "--confirm-deletes", b.MP)
+	if want := fmt.Sprintf("applied %d held deletes\n", many); r.stdout != want {
+		t.Errorf("ferry sync --confirm-deletes printed %q, want %q", r.stdout, want)
+	}
+	if n := countFiles(b.MP, "data"); n != total-few-many {
+		t.Errorf("B has %d files after --confirm-deletes, want %d", n, total-few-many)
+	}
+	for _, p := range deleted {
+		if _, err := os.Lstat(filepath.Join(b.MP, p)); !os.IsNotExist(err) {
+			t.Errorf("B: %s still there after --confirm-deletes (%v)", p, err)
+			break
+		}
+	}
+	if st := ferryStatus(t, b.MP); len(st.HeldDeletes) != 0 {
+		t.Errorf("B's held_deletes after --confirm-deletes: %d paths, want none", len(st.HeldDeletes))
+	}
+	// The files left are the same on both devices, and B uploads nothing.
+	if da, db := dirContents(t, filepath.Join(a.MP, "data")), dirContents(t, filepath.Join(b.MP, "data")); fmt.Sprint(da) != fmt.Sprint(db) {
+		t.Errorf("A and B differ after the confirmed deletes:\nA: %v\nB: %v", da, db)
+	}
+	b.flush()
+	if st := ferryStatus(t, b.MP); st.UploadedOps != 0 {
+		t.Errorf("B uploaded %d ops, want none: it changed nothing", st.UploadedOps)
+	}
+	if strings.Contains(b.Stderr(), "level=ERROR") {
+		t.Errorf("B logged errors")
+	}
+	a.unmount()
+	b.unmount()
+}
