@@ -37,6 +37,9 @@ type Node struct {
 	Xattrs map[string][]byte `json:"x,omitempty"`
 	// Absent: the content is on the remote only, fetched at first open.
 	Absent bool `json:"ab,omitempty"`
+	// Unlisted: a directory whose entries on the remote have not been
+	// listed yet (the first mount of a remote lists them lazily).
+	Unlisted bool `json:"ul,omitempty"`
 }
 
 // PutNode adds n to the batch.

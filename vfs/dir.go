@@ -354,6 +354,9 @@ func (fs *FS) exchange(op, n, np, t *node, tPath string) error {
 // OpenDir snapshots directory id for reading: entries added or removed
 // while it is read neither repeat nor vanish from the listing.
 func (fs *FS) OpenDir(id uint64) (uint64, error) {
+	if _, err := fs.ensureListed(id); err != nil {
+		return 0, err
+	}
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	d, err := fs.dir(id)

@@ -75,6 +75,7 @@ type node struct {
 	dirty        bool          // content changed since the last journaled write
 	unlinked     bool          // no longer in the tree; freed at last close and forget
 	fetching     chan struct{} // closed when a download of the content ends
+	listing      chan struct{} // closed when a listing of the directory ends
 }
 
 func (n *node) isDir() bool { return n.Kind == cache.Dir }
@@ -95,6 +96,7 @@ type FS struct {
 	nextFH  uint64
 	spares  []spare // ready content files, see spare.go
 	fetcher Fetcher // downloads absent content, see remote.go
+	list    *lister // lists directories the import has not reached, see remote.go
 
 	refill     chan struct{}
 	stop       chan struct{}
@@ -303,6 +305,9 @@ func (fs *FS) GetAttr(id uint64) (Attr, error) {
 func (fs *FS) Lookup(parent uint64, name string) (Attr, error) {
 	if len(name) > NameMax {
 		return Attr{}, syscall.ENAMETOOLONG
+	}
+	if _, err := fs.ensureListed(parent); err != nil {
+		return Attr{}, err
 	}
 	fs.mu.Lock()
 	defer fs.mu.Unlock()

@@ -102,18 +102,42 @@ func (fs *FS) download(f Fetcher, id uint64) error {
 }
 
 // Import fills a new cache with the tree of the remote: metadata only, the
-// content of files stays on the remote until they are opened. seen is
-// called for every file imported, so that the uploader knows the version
-// it starts from. Once an import has completed it does nothing; an import
-// that was interrupted (a crash, an error) continues where it stopped,
-// skipping what is already there.
+// content of files stays on the remote until they are opened. Directories
+// are listed one at a time, the root first, and a directory that someone
+// looks up or reads before the import reaches it is listed right then (see
+// ensureListed), so the mount is usable while the import runs. seen is
+// called for every file imported, so that the uploader knows the version it
+// starts from. Once an import has completed it does nothing; an import that
+// was interrupted (a crash, an error) continues where it stopped.
 func (fs *FS) Import(ctx context.Context, r remote.Remote, seen func(id uint64, e remote.Entry)) (int, error) {
 	if fs.store.GetUint(metaKeyImported) != 0 {
 		return 0, nil
 	}
-	count, err := fs.importDir(ctx, r, cache.RootID, "", seen)
-	if err != nil {
-		return count, err
+	if err := fs.startImport(r, seen); err != nil {
+		return 0, err
+	}
+	count := 0
+	queue := []uint64{cache.RootID}
+	for len(queue) > 0 {
+		if err := ctx.Err(); err != nil {
+			return count, err
+		}
+		id := queue[0]
+		queue = queue[1:]
+		n, err := fs.ensureListed(id)
+		count += n
+		if err != nil {
+			return count, err
+		}
+		fs.mu.Lock()
+		if d, err := fs.dir(id); err == nil {
+			for _, cid := range d.children {
+				if c, err := fs.get(cid); err == nil && c.isDir() {
+					queue = append(queue, cid)
+				}
+			}
+		}
+		fs.mu.Unlock()
 	}
 	b := new(cache.Batch)
 	b.SetUint(metaKeyImported, 1)
@@ -123,51 +147,136 @@ func (fs *FS) Import(ctx context.Context, r remote.Remote, seen func(id uint64, 
 	return count, fs.store.Fold() // GetUint reads what is folded
 }
 
-const metaKeyImported = "imported"
+const (
+	metaKeyImported      = "imported"
+	metaKeyImportStarted = "import-started"
+)
 
-func (fs *FS) importDir(ctx context.Context, r remote.Remote, parent uint64, dir string, seen func(uint64, remote.Entry)) (int, error) {
-	var entries []remote.Entry
-	if err := r.List(ctx, dir, func(e remote.Entry) error {
-		entries = append(entries, e)
+// lister lists the directories the import has not reached yet.
+type lister struct {
+	r    remote.Remote
+	seen func(uint64, remote.Entry)
+}
+
+// StartImport attaches the remote that directories not listed yet are
+// listed from and, for a new cache, marks the root as not listed yet. Import
+// calls it; a mount calls it first so that the tree is usable at once.
+func (fs *FS) StartImport(r remote.Remote, seen func(uint64, remote.Entry)) error {
+	if fs.store.GetUint(metaKeyImported) != 0 {
 		return nil
-	}); err != nil {
-		return 0, fmt.Errorf("list %q: %w", dir, err)
 	}
+	return fs.startImport(r, seen)
+}
+
+func (fs *FS) startImport(r remote.Remote, seen func(uint64, remote.Entry)) error {
 	fs.mu.Lock()
-	p, err := fs.dir(parent)
+	defer fs.mu.Unlock()
+	fs.list = &lister{r: r, seen: seen}
+	if fs.store.GetUint(metaKeyImportStarted) != 0 {
+		return nil
+	}
+	root, err := fs.get(cache.RootID)
 	if err != nil {
+		return err
+	}
+	nn := root.Node
+	nn.Unlisted = true
+	b := new(cache.Batch)
+	b.PutNode(&nn)
+	b.SetUint(metaKeyImportStarted, 1)
+	if err := fs.store.Commit(b); err != nil {
+		return err
+	}
+	root.Node = nn
+	return fs.store.Fold()
+}
+
+// listTimeout bounds the listing of one directory.
+const listTimeout = 5 * time.Minute
+
+// ensureListed lists directory id on the remote if the import has not yet,
+// adding the entries it does not have, and returns how many it added.
+// Concurrent callers wait for the same listing. It never holds mu while
+// the network is used.
+func (fs *FS) ensureListed(id uint64) (int, error) {
+	for {
+		fs.mu.Lock()
+		n, err := fs.get(id)
+		if err != nil || !n.isDir() || !n.Unlisted {
+			fs.mu.Unlock()
+			return 0, err
+		}
+		if ch := n.listing; ch != nil {
+			fs.mu.Unlock()
+			<-ch
+			continue
+		}
+		l := fs.list
+		if l == nil {
+			fs.mu.Unlock()
+			return 0, fmt.Errorf("%w: directory not listed yet and no remote attached", errOffline)
+		}
+		ch := make(chan struct{})
+		n.listing = ch
+		dir := fs.path(n)
 		fs.mu.Unlock()
-		return 0, err
+
+		var entries []remote.Entry
+		ctx, cancel := context.WithTimeout(context.Background(), listTimeout)
+		err = l.r.List(ctx, dir, func(e remote.Entry) error {
+			entries = append(entries, e)
+			return nil
+		})
+		cancel()
+
+		fs.mu.Lock()
+		n.listing = nil
+		close(ch)
+		var files []*node
+		var fileEntries []remote.Entry
+		if err == nil {
+			files, fileEntries, err = fs.addListed(n, entries)
+		}
+		fs.mu.Unlock()
+		if err != nil {
+			fs.log.Warn("list remote directory", "dir", dir, "err", err)
+			return 0, fmt.Errorf("%w: list %q: %w", errOffline, dir, err)
+		}
+		for i, f := range files {
+			l.seen(f.ID, fileEntries[i])
+		}
+		return len(entries), nil
+	}
+}
+
+// addListed adds the listed entries that p does not have yet, new
+// directories unlisted, and marks p listed. Callers hold mu.
+func (fs *FS) addListed(p *node, entries []remote.Entry) (files []*node, fileEntries []remote.Entry, err error) {
+	if _, err := fs.dir(p.ID); err != nil {
+		return nil, nil, err
 	}
 	b := new(cache.Batch)
-	var dirs []*node
-	var files []*node
-	var fileEntries []remote.Entry
+	var added []*node
 	for _, e := range entries {
 		name := path.Base(e.Path)
 		if len(name) > NameMax {
 			continue
 		}
-		if id, exists := p.children[name]; exists {
-			// Imported before an interruption: descend into directories.
-			if c, err := fs.get(id); err == nil && c.isDir() && e.Dir {
-				dirs = append(dirs, c)
-			}
+		if _, exists := p.children[name]; exists {
 			continue
 		}
 		mt := e.ModTime.UnixNano()
 		if e.ModTime.IsZero() {
 			mt = time.Now().UnixNano()
 		}
-		n := &node{Node: cache.Node{ID: fs.newID(b), Parent: parent, Name: name, UID: fs.cfg.UID, GID: fs.cfg.GID,
+		n := &node{Node: cache.Node{ID: fs.newID(b), Parent: p.ID, Name: name, UID: fs.cfg.UID, GID: fs.cfg.GID,
 			Mode: uint32(e.Mode.Perm()), Atime: mt, Mtime: mt, Ctime: mt}}
 		switch {
 		case e.Dir:
-			n.Kind, n.children = cache.Dir, map[string]uint64{}
+			n.Kind, n.children, n.Unlisted = cache.Dir, map[string]uint64{}, true
 			if n.Mode == 0 {
 				n.Mode = 0o755
 			}
-			dirs = append(dirs, n)
 		case e.Link != "":
 			n.Kind, n.Link, n.Size = cache.Symlink, e.Link, int64(len(e.Link))
 			n.Mode = 0o777
@@ -180,25 +289,20 @@ func (fs *FS) importDir(ctx context.Context, r remote.Remote, parent uint64, dir
 			fileEntries = append(fileEntries, e)
 		}
 		b.PutNode(&n.Node)
-		b.PutDirent(parent, name, n.ID)
-		p.children[name] = n.ID
+		b.PutDirent(p.ID, name, n.ID)
+		added = append(added, n)
+	}
+	pn := p.Node
+	pn.Unlisted = false
+	b.PutNode(&pn)
+	if err := fs.store.Commit(b); err != nil {
+		return nil, nil, err
+	}
+	p.Node = pn
+	for _, n := range added {
+		p.children[n.Name] = n.ID
 		fs.nodes[n.ID] = n
+		fs.note(notice{parent: p.ID, name: n.Name})
 	}
-	err = fs.store.Commit(b)
-	fs.mu.Unlock()
-	if err != nil {
-		return 0, err
-	}
-	for i, n := range files {
-		seen(n.ID, fileEntries[i])
-	}
-	count := len(entries)
-	for _, d := range dirs {
-		c, err := fs.importDir(ctx, r, d.ID, joinPath(dir, d.Name), seen)
-		count += c
-		if err != nil {
-			return count, err
-		}
-	}
-	return count, nil
+	return files, fileEntries, nil
 }

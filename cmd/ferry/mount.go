@@ -222,15 +222,14 @@ func runMount(remoteSpec, mpArg string, o mountOptions) error {
 			}
 		}()
 	}
-	if t.offline == nil {
-		n, err := fs.Import(ctx, rem, up.Adopt)
-		if err != nil {
-			return fmt.Errorf("import the tree of %s: %v", t.name, err)
-		}
-		if n > 0 {
-			log.Info("imported the remote tree; file content downloads on first open", "entries", n)
-		}
+	// The first mount of a remote lists its tree in the background; a
+	// directory opened before the import reaches it is listed on the spot.
+	if err := fs.StartImport(rem, up.Adopt); err != nil {
+		return err
 	}
+	bg, stopBg := context.WithCancel(ctx)
+	defer stopBg()
+	go importTree(bg, fs, rem, up, t.name, log)
 	if o.sync.mode != modeUpload {
 		up.StartPolling(o.sync.pollConfig())
 	}
@@ -377,4 +376,27 @@ func (m *mount) handler() http.Handler {
 	})
 	m.syncRoutes(mux)
 	return mux
+}
+
+// importTree runs the import of the remote's tree until it completes,
+// retrying after failures (an endpoint that is down), until ctx ends.
+func importTree(ctx context.Context, fs *vfs.FS, rem remote.Remote, up *journal.Uploader, name string, log *slog.Logger) {
+	for {
+		n, err := fs.Import(ctx, rem, up.Adopt)
+		if err == nil {
+			if n > 0 {
+				log.Info("imported the remote tree; file content downloads on first open", "entries", n)
+			}
+			return
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		log.Warn("import the remote tree; retrying in 30s", "remote", name, "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(30 * time.Second):
+		}
+	}
 }
