@@ -14,6 +14,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -97,6 +98,8 @@ type FS struct {
 	spares  []spare // ready content files, see spare.go
 	fetcher Fetcher // downloads absent content, see remote.go
 	list    *lister // lists directories the import has not reached, see remote.go
+
+	imported atomic.Int64 // entries the import added this run
 
 	refill     chan struct{}
 	stop       chan struct{}

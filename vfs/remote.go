@@ -126,6 +126,7 @@ func (fs *FS) Import(ctx context.Context, r remote.Remote, seen func(id uint64, 
 		queue = queue[1:]
 		n, err := fs.ensureListed(id)
 		count += n
+		fs.imported.Add(int64(n))
 		if err != nil {
 			return count, err
 		}
@@ -156,6 +157,12 @@ const (
 type lister struct {
 	r    remote.Remote
 	seen func(uint64, remote.Entry)
+}
+
+// ImportState reports how many entries the import of this run added so
+// far, and whether the cache holds the whole tree of the remote.
+func (fs *FS) ImportState() (entries int64, done bool) {
+	return fs.imported.Load(), fs.store.GetUint(metaKeyImported) != 0
 }
 
 // StartImport attaches the remote that directories not listed yet are

@@ -238,7 +238,7 @@ func runMount(remoteSpec, mpArg string, o mountOptions) error {
 
 	// The control socket and the registry entry come first: once the
 	// kernel shows the mount, `ferry status` and `ferry flush` must work.
-	m := &mount{mp: mp, remote: t.name, cacheDir: cacheDir, up: up, store: store, rem: rem, log: log}
+	m := &mount{mp: mp, remote: t.name, cacheDir: cacheDir, up: up, store: store, rem: rem, fs: fs, log: log}
 	stopControl, err := serveControl(cacheDir, m.handler())
 	if err != nil {
 		return err
@@ -279,6 +279,7 @@ type mount struct {
 	up                   *journal.Uploader
 	store                *cache.Store
 	rem                  remote.Remote
+	fs                   *vfs.FS
 	log                  *slog.Logger
 
 	mu  sync.Mutex   // serialises unmounts; guards srv
@@ -317,6 +318,9 @@ type statusReply struct {
 	// RemoteRequests counts the requests sent to the remote since the
 	// mount started, by API operation; absent for backends that do not count.
 	RemoteRequests map[string]uint64 `json:"remote_requests,omitempty"`
+	// Import: the first mount's listing of the remote tree.
+	ImportDone    bool  `json:"import_done"`
+	ImportEntries int64 `json:"import_entries"`
 }
 
 func (m *mount) handler() http.Handler {
@@ -326,6 +330,7 @@ func (m *mount) handler() http.Handler {
 		if c, ok := m.rem.(remote.Counter); ok {
 			reply.RemoteRequests = c.Requests()
 		}
+		reply.ImportEntries, reply.ImportDone = m.fs.ImportState()
 		writeJSON(w, 200, reply)
 	})
 	mux.HandleFunc("POST /flush", func(w http.ResponseWriter, r *http.Request) {
