@@ -28,6 +28,10 @@ type PollConfig struct {
 	// files, holds the deletes until ConfirmDeletes.
 	MaxDeletePercent int
 	MaxDeleteMin     int
+	// UploadOnly: the backup mode. Remote changes never touch the mount;
+	// rescans only look for files this device uploaded that are gone from
+	// the remote, and upload them again.
+	UploadOnly bool
 }
 
 // PollStats is the poller's part of `ferry status`.
@@ -100,7 +104,9 @@ func (u *Uploader) pollLoop() {
 		case <-timer.C:
 		case <-ps.kick:
 		}
-		if err := u.PollOnce(u.ctx); err != nil && u.ctx.Err() == nil {
+		if ps.cfg.UploadOnly {
+			// Nothing to pull: the rescans below bring back what went missing.
+		} else if err := u.PollOnce(u.ctx); err != nil && u.ctx.Err() == nil {
 			u.log.Warn("poll remote changes", "err", err)
 		}
 		if ri := ps.cfg.RescanInterval; ri > 0 && time.Since(lastRescan) >= ri {
@@ -125,6 +131,9 @@ func (u *Uploader) PollOnce(ctx context.Context) error {
 	ps := u.poll
 	if ps == nil {
 		return errors.New("polling is not enabled for this remote")
+	}
+	if ps.cfg.UploadOnly {
+		return nil
 	}
 	ps.stats.LastPoll = time.Now()
 	if time.Since(ps.cursor) > ps.cfg.Retention {
@@ -367,6 +376,9 @@ func (u *Uploader) Rescan(ctx context.Context) error {
 		u.poll = &pollState{seen: map[string]time.Time{}, kick: make(chan struct{}, 1)}
 	}
 	u.poll.stats.LastRescan = time.Now()
+	if u.poll.cfg.UploadOnly {
+		return u.reupload(changes)
+	}
 	return u.applyChanges(changes)
 }
 
@@ -396,4 +408,25 @@ func (u *Uploader) uploadedPaths() []string {
 		paths = append(paths, p)
 	}
 	return paths
+}
+
+// reupload uploads again the files a rescan found deleted on the remote,
+// and ignores every other remote change: the backup mode. Callers hold
+// pollMu.
+func (u *Uploader) reupload(changes []Change) error {
+	for _, c := range changes {
+		if c.Op != changeDelete {
+			continue
+		}
+		id, dir, ok := u.cfg.Tree.NodeAt(c.Path)
+		if !ok || dir || u.pendingFor(id) {
+			continue
+		}
+		u.saveUploaded(id, nil)
+		if err := u.cfg.Tree.Republish(id); err != nil {
+			return err
+		}
+		u.log.Info("uploading again a file deleted on the remote", "path", c.Path)
+	}
+	return nil
 }

@@ -27,6 +27,8 @@ type Tree interface {
 	MoveAt(from, to string) error
 	// ConflictCopy renames node id with suffix and journals it as new.
 	ConflictCopy(id uint64, suffix string) (string, error)
+	// Republish journals node id as created at its path, to upload it again.
+	Republish(id uint64) error
 }
 
 // pendingFor reports whether any of ids has an upload action waiting or

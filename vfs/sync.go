@@ -472,3 +472,19 @@ func ConflictName(name, suffix string, dir bool) string {
 	}
 	return stem + suffix + ext
 }
+
+// Republish journals node id anew as created at its current path, so that
+// it is uploaded again as a new file: the backup mode's answer to a file
+// deleted on the remote.
+func (fs *FS) Republish(id uint64) error {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	n, err := fs.get(id)
+	if err != nil {
+		return err
+	}
+	if n.unlinked || n.Kind != cache.File || n.Absent {
+		return nil // gone, or its content only ever was on the remote
+	}
+	return fs.commit(new(cache.Batch), fs.newOp(journal.Create, &n.Node, fs.path(n), ""))
+}

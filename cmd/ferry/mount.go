@@ -230,9 +230,9 @@ func runMount(remoteSpec, mpArg string, o mountOptions) error {
 	bg, stopBg := context.WithCancel(ctx)
 	defer stopBg()
 	go importTree(bg, fs, rem, up, t.name, log)
-	if o.sync.mode != modeUpload {
-		up.StartPolling(o.sync.pollConfig())
-	}
+	pc := o.sync.pollConfig()
+	pc.UploadOnly = o.sync.mode == modeUpload
+	up.StartPolling(pc)
 	stopTrash := startTrashPurge(ctx, rem, o.sync.trashDays, log)
 	defer stopTrash()
 
