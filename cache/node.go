@@ -40,6 +40,8 @@ type Node struct {
 	// Unlisted: a directory whose entries on the remote have not been
 	// listed yet (the first mount of a remote lists them lazily).
 	Unlisted bool `json:"ul,omitempty"`
+	// Pinned: a file whose content is always kept on this device.
+	Pinned bool `json:"pin,omitempty"`
 }
 
 // PutNode adds n to the batch.

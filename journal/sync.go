@@ -284,3 +284,11 @@ func (u *Uploader) deleteConflict(ctx context.Context, p string) (note, hash str
 	u.log.Warn("conflict: a file deleted here was changed on the remote; it is back", "path", p)
 	return "conflict: changed on the remote, so it came back", "", nil
 }
+
+// Clean reports whether the remote holds node id's content as the cache
+// does: uploaded or imported, with no upload of it pending. Only then may
+// the cache drop it.
+func (u *Uploader) Clean(id uint64) bool {
+	up, ok := u.loadUploaded(id)
+	return ok && up.Version != "" && up.Pending == "" && !u.pendingFor(id)
+}

@@ -115,6 +115,7 @@ func (fs *FS) Open(id uint64, flags uint32) (uint64, error) {
 		}
 	}
 	n.opens++
+	fs.touch(n.ID)
 	h := &handle{node: n, flags: flags}
 	if write {
 		fs.startWriter(h)

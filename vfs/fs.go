@@ -101,6 +101,9 @@ type FS struct {
 
 	imported atomic.Int64 // entries the import added this run
 
+	limit CacheLimit       // the bound on cached content, see evict.go
+	used  map[uint64]int64 // when files were last opened this run
+
 	refill     chan struct{}
 	stop       chan struct{}
 	fillerDone chan struct{}
@@ -122,7 +125,7 @@ func New(cfg Config) (*FS, error) {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	fs := &FS{store: cfg.Store, j: cfg.Journal, log: cfg.Log, cfg: cfg,
-		nodes: map[uint64]*node{}, handles: map[uint64]*handle{},
+		nodes: map[uint64]*node{}, handles: map[uint64]*handle{}, used: map[uint64]int64{},
 		refill: make(chan struct{}, 1), stop: make(chan struct{}), fillerDone: make(chan struct{}),
 		noteWake: make(chan struct{}, 1), notesDone: make(chan struct{})}
 	fs.nextID = max(fs.store.GetUint(metaKeyNextID), cache.RootID)

@@ -18,7 +18,7 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(mountCmd(), unmountCmd(), flushCmd(), statusCmd(), journalCmd(), syncCmd(), conflictsCmd(), trashCmd())
+	root.AddCommand(mountCmd(), unmountCmd(), flushCmd(), statusCmd(), journalCmd(), syncCmd(), conflictsCmd(), trashCmd(), pinCmd(true), pinCmd(false))
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return fmt.Errorf("%s (see '%s --help')", err, c.CommandPath())
 	})

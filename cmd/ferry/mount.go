@@ -38,6 +38,7 @@ type mountOptions struct {
 	allowOther  bool
 	debugFuse   bool
 	passthrough bool
+	cacheMax    sizeFlag
 	s3          s3Options
 	sync        syncOptions
 	// s3PathStyleSet: --s3-path-style was given, overriding the default.
@@ -64,6 +65,8 @@ func mountCmd() *cobra.Command {
 	f.BoolVar(&o.allowOther, "allow-other", false, "let other users access the mount")
 	f.BoolVar(&o.debugFuse, "debug-fuse", false, "log every FUSE request")
 	f.BoolVar(&o.passthrough, "passthrough", true, "let the kernel read and write cached files directly (Linux 6.9+, as root)")
+	o.cacheMax = 10 << 30
+	f.Var(&o.cacheMax, "cache-max-size", "keep at most this much file content in the cache (e.g. 10GiB); clean, unpinned files are evicted first-used-longest-ago")
 	o.s3.register(c)
 	o.sync.register(c)
 	return c
@@ -235,6 +238,8 @@ func runMount(remoteSpec, mpArg string, o mountOptions) error {
 	up.StartPolling(pc)
 	stopTrash := startTrashPurge(ctx, rem, o.sync.trashDays, log)
 	defer stopTrash()
+	stopEvictor := startEvictor(fs, up, int64(o.cacheMax))
+	defer stopEvictor()
 
 	// The control socket and the registry entry come first: once the
 	// kernel shows the mount, `ferry status` and `ferry flush` must work.
@@ -380,6 +385,7 @@ func (m *mount) handler() http.Handler {
 		writeJSON(w, 200, map[string]any{"pending_ops": m.up.Stats().PendingOps})
 	})
 	m.syncRoutes(mux)
+	m.pinRoutes(mux)
 	return mux
 }
 
