@@ -29,6 +29,9 @@ type Change struct {
 	Mode    uint32    `json:"mode,omitempty"`
 	Hash    string    `json:"hash,omitempty"`
 	Link    string    `json:"link,omitempty"`
+	// At is when the change was logged; set by the reader, from the name
+	// of the log object.
+	At time.Time `json:"at,omitzero"`
 }
 
 const (

@@ -443,6 +443,16 @@ func (u *Uploader) Fetch(ctx context.Context, id uint64, dst *os.File) error {
 		return fmt.Errorf("node %d: %w", id, remote.ErrNotFound)
 	}
 	rc, err := u.remote.Get(ctx, up.Path, 0, -1)
+	if errors.Is(err, remote.ErrNotFound) && u.isHeld(up.Path) {
+		// Deleted on the remote, but the guard holds the delete: the
+		// content is in the recycle bin.
+		b, herr := u.fetchHeld(ctx, up.Path)
+		if herr != nil {
+			return herr
+		}
+		_, err = dst.Write(b)
+		return err
+	}
 	if err != nil {
 		return err
 	}

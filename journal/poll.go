@@ -54,7 +54,8 @@ type pollState struct {
 	floor  time.Time            // a new cache's import covers the log before this
 	seen   map[string]time.Time // log objects applied or skipped, within the window
 	stats  PollStats
-	held   []Change // deletes held by the mass-delete guard
+	held   []Change    // deletes held by the mass-delete guard
+	recent []time.Time // remote deletes applied within deleteWindow, oldest first
 	kick   chan struct{}
 }
 
@@ -76,6 +77,7 @@ func (u *Uploader) StartPolling(cfg PollConfig) {
 	u.pollMu.Lock()
 	u.poll = &pollState{cfg: cfg, seen: map[string]time.Time{}, kick: make(chan struct{}, 1),
 		cursor: time.Unix(0, int64(u.store.GetUint(metaKeyCursor)))}
+	u.loadHeld()
 	if u.poll.cursor.Unix() <= 0 {
 		u.poll.cursor = u.started // a new cache: the import covered what came before
 		u.poll.floor = u.started
@@ -185,7 +187,10 @@ func (u *Uploader) PollOnce(ctx context.Context) error {
 			if err := json.Unmarshal(data, &lo); err != nil {
 				u.log.Warn("skip unreadable change log object", "name", name, "err", err)
 			} else {
-				changes = append(changes, lo.Changes...)
+				for _, c := range lo.Changes {
+					c.At = t
+					changes = append(changes, c)
+				}
 			}
 		}
 		ps.seen[name] = t
@@ -214,15 +219,21 @@ func (u *Uploader) applyChanges(changes []Change) error {
 	ps := u.poll
 	deletes := 0
 	for _, c := range changes {
-		if c.Op == changeDelete {
+		if c.Op == changeDelete && !u.isHeld(c.Path) {
 			deletes++
 		}
 	}
-	hold := u.tooManyDeletes(deletes)
+	hold := len(ps.held) > 0 || u.tooManyDeletes(deletes)
+	held := 0
 	for _, c := range changes {
-		if hold && c.Op == changeDelete {
-			ps.held = append(ps.held, c)
+		if c.Op == changeDelete && (hold || u.isHeld(c.Path)) {
+			if u.hold(c) {
+				held++
+			}
 			continue
+		}
+		if c.Op == changeDelete {
+			ps.recent = append(ps.recent, time.Now())
 		}
 		if err := u.ApplyChange(c); err != nil {
 			u.log.Warn("apply remote change", "op", c.Op, "path", c.Path, "err", err)
@@ -230,20 +241,99 @@ func (u *Uploader) applyChanges(changes []Change) error {
 		}
 		ps.stats.Applied++
 	}
-	if hold {
-		u.log.Warn("holding remote deletes: too many at once; run ferry sync --confirm-deletes to apply them", "count", deletes)
+	if held > 0 {
+		u.saveHeld()
+		u.log.Warn("holding remote deletes: too many at once; run ferry sync --confirm-deletes to apply them", "count", held)
 	}
 	return nil
 }
 
-// tooManyDeletes applies the mass-delete guard to n deletes.
+// deleteWindow: the mass-delete guard weighs the deletes applied this
+// recently together with new ones, so a mass delete that arrives over
+// several polls is held all the same.
+const deleteWindow = 5 * time.Minute
+
+// tooManyDeletes applies the mass-delete guard to n new deletes. Callers
+// hold pollMu.
 func (u *Uploader) tooManyDeletes(n int) bool {
-	cfg := u.poll.cfg
+	ps := u.poll
+	cfg := ps.cfg
 	if n == 0 || cfg.MaxDeletePercent <= 0 || cfg.MaxDeletePercent >= 100 {
 		return false
 	}
-	total := u.countUploaded()
+	cut := time.Now().Add(-deleteWindow)
+	for len(ps.recent) > 0 && ps.recent[0].Before(cut) {
+		ps.recent = ps.recent[1:]
+	}
+	n += len(ps.recent)
+	total := u.countUploaded() + len(ps.recent)
 	return n >= max(cfg.MaxDeleteMin, 1) && n*100 > total*cfg.MaxDeletePercent
+}
+
+// isHeld reports whether a delete of p is held.
+func (u *Uploader) isHeld(p string) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	_, ok := u.heldAt[p]
+	return ok
+}
+
+// hold holds the delete c, once per path. Callers hold pollMu.
+func (u *Uploader) hold(c Change) bool {
+	if u.isHeld(c.Path) {
+		return false
+	}
+	if c.At.IsZero() {
+		c.At = time.Now()
+	}
+	u.poll.held = append(u.poll.held, c)
+	u.mu.Lock()
+	u.heldAt[c.Path] = c.At
+	u.mu.Unlock()
+	return true
+}
+
+const metaKeyHeld = "held-deletes"
+
+// saveHeld persists the held deletes, so that a remount keeps them.
+// Callers hold pollMu.
+func (u *Uploader) saveHeld() {
+	b := new(cache.Batch)
+	v, _ := json.Marshal(u.poll.held)
+	b.Put(cache.Meta, []byte(metaKeyHeld), v)
+	u.commit(b)
+}
+
+// loadHeld reads the held deletes a previous run saved. Callers hold pollMu.
+func (u *Uploader) loadHeld() {
+	var held []Change
+	u.store.View(func(tx *bolt.Tx) error {
+		if v := cache.BucketOf(tx, cache.Meta).Get([]byte(metaKeyHeld)); v != nil {
+			json.Unmarshal(v, &held)
+		}
+		return nil
+	})
+	for _, c := range held {
+		u.hold(c)
+	}
+}
+
+// fetchHeld reads the content of a file whose remote delete is held from
+// the recycle bin, where the deleting device put it.
+func (u *Uploader) fetchHeld(ctx context.Context, p string) ([]byte, error) {
+	u.mu.Lock()
+	at, ok := u.heldAt[p]
+	u.mu.Unlock()
+	if !ok || u.area == nil {
+		return nil, remote.ErrNotFound
+	}
+	for _, d := range []time.Time{at, at.Add(-24 * time.Hour), at.Add(24 * time.Hour)} {
+		b, err := u.area.GetArea(ctx, "trash/"+d.UTC().Format("2006-01-02")+"/"+p)
+		if !errors.Is(err, remote.ErrNotFound) {
+			return b, err
+		}
+	}
+	return nil, remote.ErrNotFound
 }
 
 // countUploaded is how many files the remote holds as far as ferry knows.
@@ -265,6 +355,10 @@ func (u *Uploader) ConfirmDeletes() (int, error) {
 	}
 	held := u.poll.held
 	u.poll.held = nil
+	u.mu.Lock()
+	clear(u.heldAt)
+	u.mu.Unlock()
+	u.saveHeld()
 	for _, c := range held {
 		if err := u.ApplyChange(c); err != nil {
 			return 0, err

@@ -82,6 +82,9 @@ type Uploader struct {
 	logMu   sync.Mutex // serialises log writes
 
 	started time.Time // when the uploader started: a new cache polls from here
+	// heldAt: the paths whose remote delete the mass-delete guard holds,
+	// and when the delete was logged. Guarded by mu.
+	heldAt map[string]time.Time
 
 	pollMu sync.Mutex // serialises polls and rescans; guards poll
 	poll   *pollState // nil until StartPolling
@@ -104,7 +107,8 @@ func NewUploader(store *cache.Store, j *Journal, r remote.Remote, src Source, cf
 	ctx, cancel := context.WithCancel(context.Background())
 	u := &Uploader{store: store, j: j, remote: r, src: src, cfg: cfg, log: cfg.Log,
 		plan: newPlanner(), running: map[*action]bool{}, known: map[uint64]*uploaded{}, progress: map[uint64]*inProgress{},
-		wake: make(chan struct{}, 1), ctx: ctx, cancel: cancel, logWake: make(chan struct{}, 1)}
+		wake: make(chan struct{}, 1), ctx: ctx, cancel: cancel, logWake: make(chan struct{}, 1),
+		heldAt: map[string]time.Time{}}
 	u.started = time.Now()
 	if a, ok := r.(remote.Area); ok && cfg.DeviceID != "" {
 		u.area = a

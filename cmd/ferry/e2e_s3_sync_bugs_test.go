@@ -35,14 +35,13 @@ func massDeleteSetup(t *testing.T, total, del int) (f *s3Fixture, a, b *ferryMou
 	return f, a, b
 }
 
-// TestE2EBugHeldDeleteUnreadable: a file whose remote delete the
+// TestE2EHeldDeleteReadable (was a bug): a file whose remote delete the
 // mass-delete guard holds is still listed on B, but if B never opened it
 // before, reading it fails with EIO (the object is gone from its key; it
 // sits in .ferry/trash/<date>/<path>), and the mount logs level=ERROR
 // "download ... NoSuchKey". Holding the delete should keep the file
 // usable: read it from the recycle bin, or keep it readable some other way.
-func TestE2EBugHeldDeleteUnreadable(t *testing.T) {
-	knownBug(t, "a file whose delete the mass-delete guard holds cannot be read on B (EIO) unless B had cached it")
+func TestE2EHeldDeleteReadable(t *testing.T) {
 	t.Parallel()
 	_, _, b := massDeleteSetup(t, 160, 120)
 	p := filepath.Join(b.MP, guardName(7))
@@ -52,12 +51,11 @@ func TestE2EBugHeldDeleteUnreadable(t *testing.T) {
 	}
 }
 
-// TestE2EBugHeldDeletesRescanTwice: a rescan while deletes are held finds
+// TestE2EHeldDeletesRescanOnce (was a bug): a rescan while deletes are held finds
 // the same files missing and holds them a second time: held_deletes lists
 // every path twice, and --confirm-deletes then reports twice the count
 // (or fails on the second delete of the same path).
-func TestE2EBugHeldDeletesRescanTwice(t *testing.T) {
-	knownBug(t, "ferry sync --rescan while deletes are held adds them to held_deletes again (duplicates)")
+func TestE2EHeldDeletesRescanOnce(t *testing.T) {
 	t.Parallel()
 	_, _, b := massDeleteSetup(t, 160, 120)
 	mustFerry(t, 60*time.Second, "sync", "--rescan", b.MP)
@@ -76,15 +74,14 @@ func TestE2EBugHeldDeletesRescanTwice(t *testing.T) {
 	}
 }
 
-// TestE2EBugHeldDeletesLostOnRemount: the held deletes live only in the
+// TestE2EHeldDeletesKeptOnRemount (was a bug): the held deletes live only in the
 // mount's memory, while the poll cursor is saved. Once a later change
 // moves B's cursor more than the one-minute window past the log object
 // of the deletes, a remount of B forgets them: held_deletes is empty and
 // the files stay on B for good (with --rescan-interval 0; else until the
 // next rescan), though they are gone from the bucket. Want: still held
 // after the remount. (Takes a minute: the window.)
-func TestE2EBugHeldDeletesLostOnRemount(t *testing.T) {
-	knownBug(t, "deletes held by the mass-delete guard are forgotten when B is remounted a minute later; the files stay as ghosts")
+func TestE2EHeldDeletesKeptOnRemount(t *testing.T) {
 	t.Parallel()
 	f, a, b := massDeleteSetup(t, 160, 120)
 	time.Sleep(65 * time.Second)
@@ -104,14 +101,13 @@ func TestE2EBugHeldDeletesLostOnRemount(t *testing.T) {
 	}
 }
 
-// TestE2EBugMassDeleteOverTwoPolls: the guard weighs the deletes of one
+// TestE2EMassDeleteOverTwoPolls (was a bug): the guard weighs the deletes of one
 // poll only. A mass delete whose log objects reach B over two polls (a
 // long rm -r, or one that A's uploader spreads over more than one
 // 200 ms change-log batch while B polls) is applied without holding:
 // here A deletes 120 of 160 files, 60 before a poll of B and 60 after,
 // and B deletes all 120 (75 % of its files, in two seconds).
-func TestE2EBugMassDeleteOverTwoPolls(t *testing.T) {
-	knownBug(t, "the mass-delete guard counts per poll: 120 of 160 deletes arriving over two polls are all applied")
+func TestE2EMassDeleteOverTwoPolls(t *testing.T) {
 	t.Parallel()
 	_, a, b := guardDevices(t)
 	shareFiles(t, a, b, 160)
