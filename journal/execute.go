@@ -1,6 +1,7 @@
 package journal
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -459,4 +460,29 @@ func (u *Uploader) Fetch(ctx context.Context, id uint64, dst *os.File) error {
 	defer rc.Close()
 	_, err = io.Copy(dst, rc)
 	return err
+}
+
+// FetchRange opens length bytes (length < 0: to the end) of the remote copy
+// of node id at off, from where the uploader last saw it.
+func (u *Uploader) FetchRange(ctx context.Context, id uint64, off, length int64) (io.ReadCloser, error) {
+	up, ok := u.loadUploaded(id)
+	if !ok {
+		return nil, fmt.Errorf("node %d: %w", id, remote.ErrNotFound)
+	}
+	rc, err := u.remote.Get(ctx, up.Path, off, length)
+	if errors.Is(err, remote.ErrNotFound) && u.isHeld(up.Path) {
+		b, herr := u.fetchHeld(ctx, up.Path)
+		if herr != nil {
+			return nil, herr
+		}
+		if off > int64(len(b)) {
+			off = int64(len(b))
+		}
+		b = b[off:]
+		if length >= 0 && length < int64(len(b)) {
+			b = b[:length]
+		}
+		return io.NopCloser(bytes.NewReader(b)), nil
+	}
+	return rc, err
 }

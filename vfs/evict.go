@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -177,6 +178,9 @@ func (fs *FS) Unpin(p string) (int64, error) {
 
 // setPinned sets the pin of the files at and below p.
 func (fs *FS) setPinned(p string, pin bool) ([]uint64, error) {
+	if err := fs.listPath(p); err != nil {
+		return nil, err
+	}
 	if _, _, ok := fs.NodeAt(p); !ok {
 		return nil, syscall.ENOENT
 	}
@@ -234,4 +238,26 @@ func (fs *FS) listAll(p string) error {
 		fs.mu.Unlock()
 	}
 	return nil
+}
+
+// listPath lists the directories on the way to p that the import has not
+// listed yet, so that p can be found.
+func (fs *FS) listPath(p string) error {
+	dir := ""
+	for {
+		id, isDir, ok := fs.NodeAt(dir)
+		if !ok || !isDir {
+			return nil
+		}
+		if _, err := fs.ensureListed(id); err != nil {
+			return err
+		}
+		if dir == p {
+			return nil
+		}
+		rest := strings.TrimPrefix(p, dir)
+		rest = strings.TrimPrefix(rest, "/")
+		name, _, _ := strings.Cut(rest, "/")
+		dir = joinPath(dir, name)
+	}
 }

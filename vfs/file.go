@@ -14,6 +14,7 @@ import (
 // handle is an open file or directory. Guarded by FS.mu.
 type handle struct {
 	node    *node
+	stream  *stream    // reads wait for the content as it arrives
 	flags   uint32     // open(2) flags
 	write   bool       // opened for writing
 	entries []DirEntry // directories: the snapshot being read
@@ -70,6 +71,9 @@ func (fs *FS) Create(parent uint64, name string, flags, mode uint32, c Caller) (
 
 // Open opens node id. O_TRUNC truncates.
 func (fs *FS) Open(id uint64, flags uint32) (uint64, error) {
+	if fh, ok, err := fs.openStreaming(id, flags); ok || err != nil {
+		return fh, err
+	}
 	if flags&syscall.O_TRUNC == 0 {
 		if err := fs.ensureContent(id); err != nil {
 			return 0, err
@@ -123,6 +127,28 @@ func (fs *FS) Open(id uint64, flags uint32) (uint64, error) {
 	return fs.newHandle(h), nil
 }
 
+// openStreaming opens a file whose content is only on the remote for
+// reading through a stream (see stream.go), if it is one.
+func (fs *FS) openStreaming(id uint64, flags uint32) (uint64, bool, error) {
+	if flags&syscall.O_ACCMODE != syscall.O_RDONLY || flags&syscall.O_TRUNC != 0 {
+		return 0, false, nil
+	}
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	n, err := fs.get(id)
+	if err != nil || n.Kind != cache.File || !n.Absent {
+		return 0, false, err
+	}
+	s := fs.startStream(n)
+	if s == nil {
+		return 0, false, nil
+	}
+	s.use()
+	n.opens++
+	fs.touch(n.ID)
+	return fs.newHandle(&handle{node: n, flags: flags, stream: s}), true, nil
+}
+
 // startWriter notes a handle that may write. While any is open the content
 // can change without the core seeing the writes (kernel passthrough), so
 // uploads of the node are held back and attributes are read from the
@@ -170,8 +196,8 @@ func (fs *FS) ContentFile(fh uint64) *os.File {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	h := fs.handles[fh]
-	if h == nil || h.node == nil {
-		return nil
+	if h == nil || h.node == nil || h.stream != nil {
+		return nil // a streaming read goes through the core
 	}
 	return h.node.file
 }
@@ -247,6 +273,9 @@ func (fs *FS) Read(fh uint64, buf []byte, off int64) (int, error) {
 		n.Atime = time.Now().UnixNano() // relatime: persisted with the next change
 	}
 	fs.mu.Unlock()
+	if h.stream != nil {
+		return h.stream.readAt(fs, n.ID, buf, off)
+	}
 	if off >= size {
 		return 0, nil
 	}
@@ -357,6 +386,9 @@ func (fs *FS) Release(fh uint64) {
 		return
 	}
 	delete(fs.handles, fh)
+	if h.stream != nil {
+		h.stream.release()
+	}
 	n := h.node
 	after := n.writers
 	if h.write {

@@ -77,6 +77,7 @@ type node struct {
 	unlinked     bool          // no longer in the tree; freed at last close and forget
 	fetching     chan struct{} // closed when a download of the content ends
 	listing      chan struct{} // closed when a listing of the directory ends
+	stream       *stream       // the content arriving from the remote, see stream.go
 }
 
 func (n *node) isDir() bool { return n.Kind == cache.Dir }

@@ -260,6 +260,7 @@ func (fs *FS) ApplyEntry(e remote.Entry) (uint64, error) {
 		b.Delete(cache.Meta, dirtyKey(n.ID))
 		n.gen++
 		n.dirty = false
+		n.stream, n.fetching = nil, nil // a download under way fetches the old version
 	case cache.Symlink:
 		nn.Link, nn.Size, nn.Mode = e.Link, int64(len(e.Link)), 0o777
 	}

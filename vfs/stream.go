@@ -1,0 +1,258 @@
+package vfs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/ferry-fs/ferry/cache"
+)
+
+// Reading a file whose content is only on the remote does not wait for
+// the whole download. Opening it for reading starts one streaming GET from
+// the start, written into the partial content file as it arrives; a read
+// returns as soon as its range is there. The stream runs ahead of a
+// sequential reader (read-ahead for free). A read far ahead of the stream
+// fetches its own range with a ranged GET. When the stream ends, the
+// partial file becomes the cached content.
+
+// RangeFetcher downloads part of the remote copy of a file. The uploader
+// implements it, beside Fetcher.
+type RangeFetcher interface {
+	FetchRange(ctx context.Context, id uint64, off, length int64) (io.ReadCloser, error)
+}
+
+const (
+	streamChunk = 256 << 10 // bytes written per step of the stream
+	jumpGap     = 4 << 20   // a read this far past the stream fetches its own range
+	jumpSize    = 1 << 20   // the least a ranged fetch asks for
+)
+
+// stream is the download of one file's content in progress.
+type stream struct {
+	f    *os.File // the partial content file
+	size int64
+
+	mu       sync.Mutex
+	cond     *sync.Cond
+	have     []span // byte ranges written, sorted, merged
+	pos      int64  // where the sequential stream is
+	inflight []span // ranged fetches under way
+	done     bool
+	err      error
+	users    int    // open handles reading through the stream
+	gen      uint64 // the node's content generation when the stream began
+}
+
+// use and release count the handles reading through s; the partial file
+// closes when the stream is done and nobody reads it.
+func (s *stream) use() {
+	s.mu.Lock()
+	s.users++
+	s.mu.Unlock()
+}
+
+func (s *stream) release() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.users--
+	if s.users == 0 && s.done {
+		s.f.Close()
+	}
+}
+
+type span struct{ lo, hi int64 }
+
+func (s *stream) covered(lo, hi int64) bool {
+	for _, r := range s.have {
+		if r.lo <= lo && lo < r.hi {
+			lo = r.hi
+		}
+		if lo >= hi {
+			return true
+		}
+	}
+	return lo >= hi
+}
+
+func (s *stream) add(lo, hi int64) {
+	s.have = append(s.have, span{lo, hi})
+	slices.SortFunc(s.have, func(a, b span) int { return int(min(max(a.lo-b.lo, -1), 1)) })
+	out := s.have[:1]
+	for _, r := range s.have[1:] {
+		last := &out[len(out)-1]
+		if r.lo <= last.hi {
+			last.hi = max(last.hi, r.hi)
+		} else {
+			out = append(out, r)
+		}
+	}
+	s.have = out
+}
+
+// startStream begins streaming n's content if nothing fetches it yet, and
+// returns the stream, or nil when whole downloads must do. Callers hold mu.
+func (fs *FS) startStream(n *node) *stream {
+	if n.stream != nil {
+		return n.stream
+	}
+	rf, ok := fs.fetcher.(RangeFetcher)
+	if !ok || n.fetching != nil || n.Size == 0 {
+		return nil
+	}
+	final := fs.store.ContentPath(n.ID)
+	if err := os.MkdirAll(path.Dir(final), 0o700); err != nil {
+		return nil
+	}
+	f, err := os.CreateTemp(path.Dir(final), path.Base(final)+".part-*")
+	if err != nil {
+		return nil
+	}
+	s := &stream{f: f, size: n.Size, gen: n.gen}
+	s.cond = sync.NewCond(&s.mu)
+	n.stream = s
+	ch := make(chan struct{})
+	n.fetching = ch
+	go fs.runStream(rf, n, s, ch)
+	return s
+}
+
+// runStream fetches the whole content in order, then makes it the cached
+// content of n.
+func (fs *FS) runStream(rf RangeFetcher, n *node, s *stream, ch chan struct{}) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+	err := s.fill(ctx, rf, n.ID, 0, s.size, true)
+	final := fs.store.ContentPath(n.ID)
+	if err == nil {
+		err = os.Rename(s.f.Name(), final)
+	}
+	fs.mu.Lock()
+	if n.stream == s {
+		n.stream, n.fetching = nil, nil
+	}
+	close(ch)
+	switch {
+	case err != nil:
+	case n.gen != s.gen || n.unlinked || !n.Absent:
+		// The remote changed meanwhile (or the file went): this content
+		// is stale for the node, though its readers may finish with it.
+		os.Remove(final)
+	default:
+		nn := n.Node
+		nn.Absent = false
+		b := new(cache.Batch)
+		b.PutNode(&nn)
+		if err = fs.store.Commit(b); err == nil {
+			n.Node = nn
+		}
+	}
+	fs.mu.Unlock()
+	s.mu.Lock()
+	s.done, s.err = true, err
+	if s.users == 0 {
+		s.f.Close()
+	}
+	s.cond.Broadcast()
+	s.mu.Unlock()
+	if err != nil {
+		os.Remove(s.f.Name())
+		fs.log.Error("download", "node", n.ID, "err", err)
+	}
+}
+
+// fill fetches [lo, hi) into the partial file, publishing what arrives.
+// seq: this is the stream itself, which moves pos.
+func (s *stream) fill(ctx context.Context, rf RangeFetcher, id uint64, lo, hi int64, seq bool) error {
+	rc, err := rf.FetchRange(ctx, id, lo, hi-lo)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	buf := make([]byte, streamChunk)
+	for off := lo; off < hi; {
+		nr, err := io.ReadFull(rc, buf[:min(int64(len(buf)), hi-off)])
+		if nr > 0 {
+			if _, werr := s.f.WriteAt(buf[:nr], off); werr != nil {
+				return werr
+			}
+			s.mu.Lock()
+			s.add(off, off+int64(nr))
+			if seq {
+				s.pos = off + int64(nr)
+			}
+			s.cond.Broadcast()
+			s.mu.Unlock()
+			off += int64(nr)
+		}
+		if err != nil {
+			if off < hi {
+				return fmt.Errorf("content ended at %d of %d bytes: %w", off, hi, err)
+			}
+			break
+		}
+	}
+	return nil
+}
+
+// readAt reads buf at off once it has arrived, fetching it out of order
+// when the stream is far behind.
+func (s *stream) readAt(fs *FS, id uint64, buf []byte, off int64) (int, error) {
+	if off >= s.size {
+		return 0, nil
+	}
+	hi := min(off+int64(len(buf)), s.size)
+	s.mu.Lock()
+	for !s.covered(off, hi) && !s.done {
+		if off > s.pos+jumpGap && !s.fetching(off, hi) {
+			r := span{off, min(max(hi, off+jumpSize), s.size)}
+			s.inflight = append(s.inflight, r)
+			if rf, ok := fs.rangeFetcher(); ok {
+				go func() {
+					ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+					defer cancel()
+					if err := s.fill(ctx, rf, id, r.lo, r.hi, false); err != nil {
+						fs.log.Warn("ranged download", "node", id, "err", err)
+					}
+					s.mu.Lock()
+					s.inflight = slices.DeleteFunc(s.inflight, func(x span) bool { return x == r })
+					s.cond.Broadcast()
+					s.mu.Unlock()
+				}()
+			}
+		}
+		s.cond.Wait()
+	}
+	err := s.err
+	if !s.covered(off, hi) && err == nil {
+		err = errors.New("download ended early")
+	}
+	s.mu.Unlock()
+	if err != nil {
+		return 0, fmt.Errorf("%w: %w", errOffline, err)
+	}
+	return s.f.ReadAt(buf[:hi-off], off)
+}
+
+// fetching reports whether a ranged fetch covers [lo, hi). Callers hold s.mu.
+func (s *stream) fetching(lo, hi int64) bool {
+	for _, r := range s.inflight {
+		if r.lo <= lo && hi <= r.hi {
+			return true
+		}
+	}
+	return false
+}
+
+func (fs *FS) rangeFetcher() (RangeFetcher, bool) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	rf, ok := fs.fetcher.(RangeFetcher)
+	return rf, ok
+}
