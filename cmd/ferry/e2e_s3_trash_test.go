@@ -187,3 +187,58 @@ func TestE2EFolderTrash(t *testing.T) {
 	}
 	m.unmount()
 }
+
+// TestE2ES3TrashRestoreOccupied: restoring a path that holds a new file
+// fails, and neither the new file nor the trashed copy is lost.
+func TestE2ES3TrashRestoreOccupied(t *testing.T) {
+	t.Parallel()
+	f := newS3(t)
+	m := f.mount(t, f.dirs(t), "--write-back", "100ms", "--rescan-interval", "0")
+	p := filepath.Join(m.MP, "name.txt")
+	writeFile(t, p, []byte("old\n"))
+	m.flush()
+	remove(t, p)
+	m.flush()
+	writeFile(t, p, []byte("new file, same name\n"))
+	m.flush()
+	r := ferry(t, 60*time.Second, "trash", "restore", m.MP, "name.txt")
+	t.Logf("%s", r)
+	if r.code == 0 {
+		t.Errorf("ferry trash restore over an existing file exits 0")
+	}
+	if !f.objectIs(t, "name.txt", "new file, same name\n") {
+		t.Errorf("the restore replaced the new file in the bucket")
+	}
+	if !contentIs(p, "new file, same name\n")() {
+		t.Errorf("the restore replaced the new file in the mount")
+	}
+	if got := findTrash(trashLs(t, m.MP), "name.txt"); len(got) != 1 {
+		t.Errorf("the trashed copy is gone after a refused restore: %+v", got)
+	}
+	m.unmount()
+}
+
+// TestE2ES3TrashPurge: at mount, the recycle bin loses what is older than
+// --trash-days and keeps the rest.
+func TestE2ES3TrashPurge(t *testing.T) {
+	t.Parallel()
+	f := newS3(t)
+	old := ".ferry/trash/" + time.Now().UTC().AddDate(0, 0, -10).Format("2006-01-02") + "/old.txt"
+	recent := ".ferry/trash/" + time.Now().UTC().AddDate(0, 0, -2).Format("2006-01-02") + "/recent.txt"
+	f.putObject(t, old, "deleted 10 days ago\n")
+	f.putObject(t, recent, "deleted 2 days ago\n")
+	f.putObject(t, "live.txt", "live\n")
+	m := f.mount(t, f.dirs(t), "--trash-days", "5", "--rescan-interval", "0")
+	eventually(t, 20*time.Second, "the trash older than --trash-days 5 is not purged", func() bool { return !f.hasKey(t, old) })
+	if !f.objectIs(t, recent, "deleted 2 days ago\n") {
+		t.Errorf("the purge removed %s, younger than --trash-days 5", recent)
+	}
+	ls := trashLs(t, m.MP)
+	if len(findTrash(ls, "recent.txt")) != 1 || len(findTrash(ls, "old.txt")) != 0 {
+		t.Errorf("ferry trash ls after the purge: %+v, want recent.txt only", ls)
+	}
+	if !contentIs(filepath.Join(m.MP, "live.txt"), "live\n")() {
+		t.Errorf("live.txt is not in the mount")
+	}
+	m.unmount()
+}
