@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -127,6 +128,47 @@ func TestE2ES3ForeignRescanInterval(t *testing.T) {
 	}
 	if st := ferryStatus(t, m.MP); st.PendingOps != 0 || st.FailedOps != 0 {
 		t.Errorf("status %+v, want nothing pending or failed", st)
+	}
+	m.unmount()
+}
+
+// TestE2ES3ForeignEditVsLocalEdit: a file edited locally, not yet
+// uploaded, is overwritten in the bucket by another tool; the rescan sees
+// both changed: the remote version keeps the name, the local one becomes a
+// conflict copy, and both end up in the bucket.
+func TestE2ES3ForeignEditVsLocalEdit(t *testing.T) {
+	t.Parallel()
+	f, m := foreignSetup(t, "--rescan-interval", "0", "--poll-interval", "1s", "--write-back", "1h")
+	writeFile(t, filepath.Join(m.MP, "edit.txt"), []byte("local edit\n"))
+	f.putObject(t, "edit.txt", "foreign edit\n")
+	mustFerry(t, 60*time.Second, "sync", "--rescan", m.MP)
+	m.flush()
+	// The conflict copy may be made at the rescan or when the upload is
+	// refused; either way, once flushed, both versions are everywhere.
+	var names map[string]string
+	eventually(t, 30*time.Second, "the local and the foreign edit do not both survive", func() bool {
+		m.flush()
+		names = dirContents(t, m.MP)
+		copies := 0
+		for n, c := range names {
+			if strings.HasPrefix(n, "edit (conflict ") && c == "local edit\n" {
+				copies++
+			}
+		}
+		return names["edit.txt"] == "foreign edit\n" && copies == 1
+	})
+	t.Logf("mount: %q", names)
+	if !f.objectIs(t, "edit.txt", "foreign edit\n") {
+		t.Errorf("the foreign edit is no longer in the bucket")
+	}
+	found := false
+	for _, k := range f.keys(t, "") {
+		if strings.HasPrefix(k, "edit (conflict ") && f.objectIs(t, k, "local edit\n") {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("the local edit's conflict copy is not in the bucket: %q", f.keys(t, ""))
 	}
 	m.unmount()
 }
