@@ -149,3 +149,40 @@ func TestE2ETwoDevicesMassDeleteGuard(t *testing.T) {
 	a.unmount()
 	b.unmount()
 }
+
+// TestE2ES3MassDeleteGuardRescan: another tool deletes 120 of the 150
+// objects of the bucket; the rescan that finds them gone holds the
+// deletes, as a change log from another device would, until
+// --confirm-deletes.
+func TestE2ES3MassDeleteGuardRescan(t *testing.T) {
+	t.Parallel()
+	f := newS3(t)
+	objs := map[string]string{}
+	for i := range 150 {
+		objs[guardName(i)] = guardContent(i)
+	}
+	f.putObjects(t, objs, 16)
+	m := f.mount(t, f.dirs(t), "--rescan-interval", "0")
+	waitImported(t, m.MP)
+	if n := countFiles(m.MP, "data"); n != 150 {
+		t.Fatalf("the mount shows %d files, want 150", n)
+	}
+	for i := range 120 {
+		f.deleteObject(t, guardName(i))
+	}
+	mustFerry(t, 60*time.Second, "sync", "--rescan", m.MP)
+	if n := len(ferryStatus(t, m.MP).HeldDeletes); n != 120 {
+		t.Errorf("held_deletes after the rescan: %d paths, want 120", n)
+	}
+	if n := countFiles(m.MP, "data"); n != 150 {
+		t.Errorf("the mount shows %d files while the deletes are held, want 150", n)
+	}
+	mustFerry(t, 60*time.Second, "sync", "--confirm-deletes", m.MP)
+	if n := countFiles(m.MP, "data"); n != 30 {
+		t.Errorf("the mount shows %d files after --confirm-deletes, want 30", n)
+	}
+	if n := len(ferryStatus(t, m.MP).HeldDeletes); n != 0 {
+		t.Errorf("held_deletes after --confirm-deletes: %d paths", n)
+	}
+	m.unmount()
+}
