@@ -52,10 +52,7 @@ func renderS3Table(ms []s3Measure, r results) string {
 		if len(cells) == 0 {
 			continue
 		}
-		label := m.label
-		if m.unit != "" {
-			label += " (" + string(m.unit) + ")"
-		}
+		label := m.title()
 		base := m.base.cell(r)
 		cols := make([]string, len(s3ContenderNames))
 		for i, c := range s3ContenderNames {
@@ -74,17 +71,15 @@ func renderS3Table(ms []s3Measure, r results) string {
 		}
 		targetCell := ""
 		if m.target.kind != noTarget {
-			targetCell = m.target.against(m.base.name)
+			name := m.base.name
 			if m.base.id != m.id {
 				quoted := "n/a"
 				if base.isNumber() {
 					quoted = base.String() + " " + string(m.unit)
 				}
-				targetCell += " (" + quoted + ")"
+				name += " (" + quoted + ")"
 			}
-			if v := m.target.judge(f, base); v != unknown {
-				targetCell += ": " + v.String()
-			}
+			targetCell = m.targetCell(name, f, base)
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", escapeCell(label),
 			escapeCell(cols[0]), escapeCell(cols[1]), escapeCell(cols[2]), ratioCell, escapeCell(targetCell))

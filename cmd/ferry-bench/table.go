@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -37,6 +38,20 @@ const (
 	mS3Upload
 	mS3UntarCheck // warning rows, shown only when a bucket misses something
 	mS3UploadCheck
+
+	// The two-way sync table's rows, numbered in their labels as in the
+	// two-way sync issue.
+	mSyncPickupMedian
+	mSyncPickupP95
+	mSyncPollRequests
+	mSyncPollCPU
+	mSyncFirstLs
+	mSyncFirstTree
+	mSyncFirstRSS
+	mSyncRemountLs
+	mSyncRemountLists
+	mSyncRemountTreeLists
+	mSyncCheck // a warning row, shown only when something did not add up
 )
 
 // unit is how a row's numbers read.
@@ -87,12 +102,16 @@ const (
 
 // A cell is one contender's result for one measure.
 type cell struct {
-	kind cellKind
-	v    float64
-	s    string
+	kind  cellKind
+	v     float64
+	s     string
+	over  bool // a number only: the measurement gave up at v, the value is more
+	whole bool // a number only: a count, shown without decimals
 }
 
 func num(v float64) cell      { return cell{kind: number, v: v} }
+func atLeast(v float64) cell  { return cell{kind: number, v: v, over: true} }
+func count(n int) cell        { return cell{kind: number, v: float64(n), whole: true} }
 func note(s string) cell      { return cell{kind: text, s: s} }
 func failed(err error) cell   { return cell{kind: failure, s: shortError(err)} }
 func failedf(s string) cell   { return failed(errors.New(s)) }
@@ -101,7 +120,14 @@ func (c cell) isNumber() bool { return c.kind == number }
 func (c cell) String() string {
 	switch c.kind {
 	case number:
-		return formatNum(c.v)
+		s := formatNum(c.v)
+		if c.whole {
+			s = strconv.FormatFloat(c.v, 'f', -1, 64)
+		}
+		if c.over {
+			return "> " + s
+		}
+		return s
 	case text:
 		return c.s
 	case failure:
@@ -146,8 +172,9 @@ func abs(v float64) float64 {
 }
 
 // ratio is c divided by base, when both are measurements and base is not 0.
+// A measurement that gave up has no ratio.
 func ratio(c, base cell) (float64, bool) {
-	if !c.isNumber() || !base.isNumber() || base.v == 0 {
+	if !c.isNumber() || !base.isNumber() || base.v == 0 || c.over || base.over {
 		return 0, false
 	}
 	return c.v / base.v, true
@@ -159,10 +186,11 @@ func formatRatio(r float64) string { return formatNum(r) + "×" }
 type targetKind int
 
 const (
-	noTarget targetKind = iota
-	maxRatio            // ferry ≤ limit × plain: times
-	minRatio            // ferry ≥ limit × plain: throughputs
-	maxValue            // ferry ≤ limit, in the row's unit
+	noTarget   targetKind = iota
+	maxRatio              // ferry ≤ limit × plain: times
+	minRatio              // ferry ≥ limit × plain: throughputs
+	maxValue              // ferry ≤ limit, in the row's unit
+	belowValue            // ferry < limit, in the row's unit
 )
 
 type target struct {
@@ -171,6 +199,10 @@ type target struct {
 }
 
 func (t target) String() string { return t.against(plain) }
+
+// isAbsolute reports whether the target is a limit in the row's unit
+// rather than a ratio to a baseline.
+func (t target) isAbsolute() bool { return t.kind == maxValue || t.kind == belowValue }
 
 // against describes the target with base as what a ratio is taken of.
 func (t target) against(base string) string {
@@ -181,6 +213,8 @@ func (t target) against(base string) string {
 		return fmt.Sprintf("≥ %s%% of %s", strconv.FormatFloat(t.limit*100, 'f', -1, 64), base)
 	case maxValue:
 		return fmt.Sprintf("≤ %s", strconv.FormatFloat(t.limit, 'f', -1, 64))
+	case belowValue:
+		return fmt.Sprintf("< %s", strconv.FormatFloat(t.limit, 'f', -1, 64))
 	default:
 		return ""
 	}
@@ -219,11 +253,21 @@ func (t target) judge(f, p cell) verdict {
 		if t.kind == minRatio {
 			ok = r >= t.limit
 		}
-	case maxValue:
-		if !f.isNumber() {
+	case maxValue, belowValue:
+		switch {
+		case !f.isNumber():
 			return unknown
+		case f.over:
+			// Gave up at f.v: more than f.v fails a limit f.v reaches.
+			if f.v < t.limit {
+				return unknown
+			}
+			ok = false
+		case t.kind == maxValue:
+			ok = f.v <= t.limit
+		default:
+			ok = f.v < t.limit
 		}
-		ok = f.v <= t.limit
 	default:
 		return unknown
 	}
@@ -245,16 +289,17 @@ func (r results) set(id measureID, contender string, c cell) {
 
 // combine reduces one cell per repetition to the cell shown: the median
 // of the measurements when every repetition measured, else the first
-// failure, else the first note.
+// failure, else the first note. A median that takes in a measurement that
+// gave up is itself a lower bound.
 func combine(cells []cell) cell {
-	var nums []float64
+	var nums []cell
 	var firstNote cell
 	for _, c := range cells {
 		switch c.kind {
 		case failure:
 			return c
 		case number:
-			nums = append(nums, c.v)
+			nums = append(nums, c)
 		case text:
 			if firstNote.kind == notRun {
 				firstNote = c
@@ -264,12 +309,44 @@ func combine(cells []cell) cell {
 	if firstNote.kind != notRun || len(nums) == 0 {
 		return firstNote
 	}
-	slices.Sort(nums)
+	slices.SortStableFunc(nums, func(a, b cell) int {
+		switch {
+		case a.v < b.v:
+			return -1
+		case a.v > b.v:
+			return 1
+		}
+		return 0
+	})
 	mid := len(nums) / 2
 	if len(nums)%2 == 0 {
-		return num((nums[mid-1] + nums[mid]) / 2)
+		a, b := nums[mid-1], nums[mid]
+		v := (a.v + b.v) / 2
+		return cell{kind: number, v: v, over: a.over || b.over, whole: a.whole && b.whole && v == math.Trunc(v)}
 	}
-	return num(nums[mid])
+	return nums[mid]
+}
+
+// title is the row's label with its unit.
+func (m measure) title() string {
+	if m.unit == "" {
+		return m.label
+	}
+	return m.label + " (" + string(m.unit) + ")"
+}
+
+// targetCell is the target column: the goal, with base as what a ratio
+// is taken of and the row's unit after an absolute limit, then ferry's
+// verdict once it has a number.
+func (m measure) targetCell(base string, f, baseCell cell) string {
+	s := m.target.against(base)
+	if s != "" && m.unit != "" && m.target.isAbsolute() {
+		s += " " + string(m.unit)
+	}
+	if v := m.target.judge(f, baseCell); v != unknown {
+		s += ": " + v.String()
+	}
+	return s
 }
 
 // renderTable prints the results as a markdown table: one row per measure,
@@ -286,27 +363,18 @@ func renderTable(ms []measure, r results) string {
 		if len(cells) == 0 {
 			continue
 		}
-		label := m.label
-		if m.unit != "" {
-			label += " (" + string(m.unit) + ")"
-		}
+		label := m.title()
 		p, f, rc := cells[plain], cells[ferry], cells[rclone]
 
 		rcloneCell := rc.String()
-		if rt, ok := ratio(rc, p); ok && m.target.kind != maxValue {
+		if rt, ok := ratio(rc, p); ok && !m.target.isAbsolute() {
 			rcloneCell += " (" + formatRatio(rt) + ")"
 		}
 		ratioCell := ""
-		if ft, ok := ratio(f, p); ok && m.target.kind != maxValue {
+		if ft, ok := ratio(f, p); ok && !m.target.isAbsolute() {
 			ratioCell = formatRatio(ft)
 		}
-		targetCell := m.target.String()
-		if targetCell != "" && m.unit != "" && m.target.kind == maxValue {
-			targetCell += " " + string(m.unit)
-		}
-		if v := m.target.judge(f, p); v != unknown {
-			targetCell += ": " + v.String()
-		}
+		targetCell := m.targetCell(plain, f, p)
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n",
 			escapeCell(label), escapeCell(p.String()), escapeCell(f.String()),
 			escapeCell(rcloneCell), ratioCell, escapeCell(targetCell))

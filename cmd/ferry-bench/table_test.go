@@ -51,6 +51,12 @@ func TestTargetJudge(t *testing.T) {
 		{"throughput under ratio", target{minRatio, 0.7}, num(69), num(100), fail},
 		{"absolute within", target{maxValue, 150}, num(149), note("n/a"), pass},
 		{"absolute over", target{maxValue, 150}, num(151), note("n/a"), fail},
+		{"below limit", target{belowValue, 2}, num(1.99), cell{}, pass},
+		{"at a below limit", target{belowValue, 2}, num(2), cell{}, fail},
+		{"gave up past the limit", target{belowValue, 2}, atLeast(300), cell{}, fail},
+		{"gave up at the limit", target{maxValue, 60}, atLeast(60), cell{}, fail},
+		{"gave up short of the limit", target{maxValue, 60}, atLeast(30), cell{}, unknown},
+		{"gave up, ratio", target{maxRatio, 3}, atLeast(30), num(1), unknown},
 		{"ferry not run", target{maxRatio, 3}, cell{}, num(1), unknown},
 		{"ferry failed", target{maxRatio, 3}, failedf("mount"), num(1), unknown},
 		{"plain failed", target{minRatio, 0.7}, num(1), failedf("disk"), unknown},
@@ -71,6 +77,7 @@ func TestTargetString(t *testing.T) {
 		{target{maxRatio, 2.5}, "≤ 2.5× plain"},
 		{target{minRatio, 0.7}, "≥ 70% of plain"},
 		{target{maxValue, 150}, "≤ 150"},
+		{target{belowValue, 2}, "< 2"},
 		{target{}, ""},
 	} {
 		if got := tc.tgt.String(); got != tc.want {
@@ -223,6 +230,11 @@ func TestCombine(t *testing.T) {
 		{"even median", []cell{num(4), num(1), num(2), num(10)}, "3.00"},
 		{"a failure wins", []cell{num(1), failedf("mount"), failedf("later")}, "error: mount"},
 		{"notes", []cell{note("n/a"), note("n/a")}, "n/a"},
+		{"gave up in the middle", []cell{num(1), atLeast(60), atLeast(60)}, "> 60.0"},
+		{"gave up past the middle", []cell{num(1), num(2), atLeast(60)}, "2.00"},
+		{"even, one gave up", []cell{num(1), atLeast(3)}, "> 2.00"},
+		{"counts", []cell{count(3), count(1), count(2)}, "2"},
+		{"counts, even", []cell{count(1), count(2)}, "1.50"},
 		{"nothing", nil, "not run"},
 	} {
 		if got := combine(tc.cells).String(); got != tc.want {
