@@ -2,7 +2,9 @@
 // rclone mount side by side on the same disk, prints a markdown table
 // with ferry's ratio to plain and its targets, and writes docs/BENCH.md.
 // A second table puts ferry's mount of an S3 bucket beside rclone copy
-// and rclone mount of the same local MinIO.
+// and rclone mount of the same local MinIO, and a third measures two-way
+// sync there: how fast a change on one mount shows on another, and what
+// mounting and idly polling a large bucket costs.
 //
 // Every contender gets fresh directories (and a fresh mount) for every
 // workload. Every step has a timeout and every mount is unmounted on the
@@ -46,6 +48,11 @@ type bench struct {
 	rcloneConf string       // an empty rclone.conf, so the user's does not leak in
 	buckets    int          // buckets made so far, to name the next
 
+	syncObjects int    // objects in the large bucket of the two-way sync workload
+	syncBucket  string // that bucket, filled once per run
+	syncFilled  bool   // whether filling it was tried
+	syncFillErr error
+
 	coldReadFailed bool // the page cache could not be dropped before a read
 	warnedCaches   bool
 }
@@ -60,7 +67,7 @@ func main() {
 func run() error {
 	ferryBin := flag.String("ferry", "bin/ferry", "the ferry binary")
 	only := flag.String("only", strings.Join(contenderNames, ","), "contenders to run, comma-separated")
-	wls := flag.String("workloads", "untar,files,seq,s3", "workloads to run, comma-separated: untar, files, seq, s3-untar, s3-seq; s3 stands for both S3 ones")
+	wls := flag.String("workloads", "untar,files,seq,s3", "workloads to run, comma-separated: untar, files, seq, s3-untar, s3-seq, s3-sync; s3 stands for all three S3 ones")
 	sizeFlag := flag.String("size", "1GiB", "size of the sequential read/write file and of the S3 upload")
 	tree := flag.String("tree", "src", "what of GOROOT to pack for the untar workloads; a subdirectory such as src/net makes a quick run")
 	transfers := flag.Int("transfers", 8, "parallel uploads on S3: ferry's --transfers, and rclone's for copy and mount")
@@ -68,6 +75,7 @@ func run() error {
 	out := flag.String("out", "docs/BENCH.md", "markdown report to write; empty writes none")
 	count := flag.Int("count", 3, "run each workload this many times per contender; cells show the median")
 	scratchParent := flag.String("scratch", "", "where to make the scratch directory (default: the system temp dir)")
+	syncObjects := flag.Int("sync-objects", 100000, "objects in the large bucket of the s3-sync workload; 10000 makes a quick run")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", flag.Args())
@@ -95,6 +103,9 @@ func run() error {
 	if *transfers < 1 {
 		return fmt.Errorf("-transfers %d: want at least 1", *transfers)
 	}
+	if *syncObjects < 1 || *syncObjects > 1000*syncFilesPerDir {
+		return fmt.Errorf("-sync-objects %d: want 1 to %d", *syncObjects, 1000*syncFilesPerDir)
+	}
 	if !filepath.IsLocal(*tree) {
 		return fmt.Errorf("-tree %q: want a directory inside GOROOT, such as src or src/net", *tree)
 	}
@@ -109,7 +120,7 @@ func run() error {
 	}()
 	lg := slog.New(slog.NewTextHandler(os.Stderr, nil))
 
-	b := &bench{lg: lg, seqSize: seqSize, tree: filepath.Clean(*tree), transfers: *transfers}
+	b := &bench{lg: lg, seqSize: seqSize, tree: filepath.Clean(*tree), transfers: *transfers, syncObjects: *syncObjects}
 	if b.ferryBin, err = filepath.Abs(*ferryBin); err != nil {
 		return err
 	}
@@ -133,11 +144,17 @@ func run() error {
 	if len(s3Names) == 0 && slices.ContainsFunc(workloads, func(w workload) bool { return w.s3 && slices.Contains(selected, w.name) }) {
 		lg.Warn("the S3 workloads need ferry or rclone in -only; skipping them")
 	}
+	// names lists the contenders that run w.
+	names := func(w workload) []string {
+		if w.s3 {
+			return w.contenders(s3Names)
+		}
+		return w.contenders(contenders)
+	}
 	// runs reports whether w is selected and has a contender to run.
 	runs := func(w workload) bool {
-		return slices.Contains(selected, w.name) && (!w.s3 || len(s3Names) > 0)
+		return slices.Contains(selected, w.name) && len(names(w)) > 0
 	}
-	runsS3 := slices.ContainsFunc(workloads, func(w workload) bool { return w.s3 && runs(w) })
 
 	var tarErr error
 	if slices.ContainsFunc(workloads, func(w workload) bool { return w.tarball && runs(w) }) {
@@ -165,10 +182,7 @@ func run() error {
 				lg.Error("no S3 server: the S3 cells will be errors", "err", s3Err)
 			}
 		}
-		names := contenders
-		if w.s3 {
-			names = s3Names
-		}
+		names := names(w)
 		for rep := range *count {
 			for i := range names {
 				c := names[(i+rep)%len(names)]
@@ -201,17 +215,24 @@ func run() error {
 	}
 
 	// Each table is there when one of its workloads was selected.
-	var table, s3Table string
+	var table, s3Table, syncTable string
 	if slices.ContainsFunc(workloads, func(w workload) bool { return !w.s3 && runs(w) }) {
 		table = renderTable(measures(seqSize), res)
 		fmt.Print(table)
 	}
-	if runsS3 {
+	if slices.ContainsFunc(workloads, func(w workload) bool { return w.s3 && !w.ownMounts && runs(w) }) {
 		s3Table = renderS3Table(s3Measures(seqSize), res)
 		if table != "" {
 			fmt.Println()
 		}
 		fmt.Print("S3 (MinIO on 127.0.0.1)\n\n", s3Table)
+	}
+	if slices.ContainsFunc(workloads, func(w workload) bool { return w.name == "s3-sync" && runs(w) }) {
+		syncTable = renderSyncTable(syncMeasures(b.syncObjects), res)
+		if table != "" || s3Table != "" {
+			fmt.Println()
+		}
+		fmt.Print("Two-way sync (MinIO on 127.0.0.1)\n\n", syncTable)
 	}
 	if ctx.Err() != nil {
 		return errors.New("interrupted: the table above is partial; no report written")
@@ -221,17 +242,19 @@ func run() error {
 	}
 	m := describeMachine(ctx, b.scratch)
 	rep := report{
-		machine:    m,
-		table:      table,
-		contenders: contenders,
-		workloads:  selected,
-		seqSize:    seqSize,
-		count:      *count,
-		coldRead:   !b.coldReadFailed,
-		tree:       b.tree,
-		tarStats:   b.tarStats,
-		s3Table:    s3Table,
-		transfers:  b.transfers,
+		machine:     m,
+		table:       table,
+		contenders:  contenders,
+		workloads:   selected,
+		seqSize:     seqSize,
+		count:       *count,
+		coldRead:    !b.coldReadFailed,
+		tree:        b.tree,
+		tarStats:    b.tarStats,
+		s3Table:     s3Table,
+		transfers:   b.transfers,
+		syncTable:   syncTable,
+		syncObjects: b.syncObjects,
 	}
 	if b.minio != nil {
 		rep.minio = b.minio.version
@@ -338,10 +361,16 @@ func (b *bench) runOne(ctx context.Context, w workload, name string) map[measure
 	root := filepath.Join(b.scratch, w.name+"-"+name)
 	var in *instance
 	var err error
-	if w.s3 {
+	switch {
+	case w.ownMounts && b.minio == nil:
+		err = errors.New("no MinIO")
+	case w.ownMounts:
+		in = &instance{name: name, root: root, ferry: b.ferryBin, minio: b.minio}
+		err = os.MkdirAll(root, 0o755)
+	case w.s3:
 		b.buckets++
 		in, err = b.openS3(ctx, name, root, fmt.Sprintf("%s-%s-%d", w.name, name, b.buckets))
-	} else {
+	default:
 		in, err = b.open(ctx, name, root)
 	}
 	if err != nil {

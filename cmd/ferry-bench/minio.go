@@ -281,6 +281,12 @@ func (m *minioServer) removeBucket(bucket string) error {
 // this MinIO, defined only through the environment and an empty config
 // file, so that nothing in the user's rclone.conf leaks in.
 func (m *minioServer) rcloneEnvS3(confFile string) []string {
+	return m.rcloneEnvS3Via(confFile, m.endpoint)
+}
+
+// rcloneEnvS3Via is rcloneEnvS3 with remote m: reaching this MinIO through
+// endpoint, a proxy in front of it.
+func (m *minioServer) rcloneEnvS3Via(confFile, endpoint string) []string {
 	var env []string
 	for _, kv := range rcloneEnv() {
 		if !strings.HasPrefix(kv, "RCLONE_") {
@@ -291,7 +297,7 @@ func (m *minioServer) rcloneEnvS3(confFile string) []string {
 		"RCLONE_CONFIG="+confFile,
 		"RCLONE_CONFIG_M_TYPE=s3",
 		"RCLONE_CONFIG_M_PROVIDER=Minio",
-		"RCLONE_CONFIG_M_ENDPOINT="+m.endpoint,
+		"RCLONE_CONFIG_M_ENDPOINT="+endpoint,
 		"RCLONE_CONFIG_M_REGION="+minioRegion,
 		"RCLONE_CONFIG_M_ACCESS_KEY_ID="+m.accessKey,
 		"RCLONE_CONFIG_M_SECRET_ACCESS_KEY="+m.secretKey,

@@ -153,6 +153,19 @@ const (
 // startMount runs argv and waits until point is a FUSE mount, the process
 // exits, or mountTimeout passes. On failure nothing is left running.
 func startMount(ctx context.Context, lg *slog.Logger, name string, argv, env []string, point, logPath string) (*mountProc, error) {
+	m, err := spawnMount(lg, name, argv, env, point, logPath)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.waitMounted(ctx); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// spawnMount starts the daemon of a mount at point without waiting for it
+// to mount; its caller must stop it.
+func spawnMount(lg *slog.Logger, name string, argv, env []string, point, logPath string) (*mountProc, error) {
 	logFile, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
@@ -171,7 +184,13 @@ func startMount(ctx context.Context, lg *slog.Logger, name string, argv, env []s
 		m.err = cmd.Wait()
 		close(m.done)
 	}()
+	return m, nil
+}
 
+// waitMounted waits until the daemon's point is a FUSE mount, the process
+// exits, or mountTimeout passes. On failure it stops the daemon.
+func (m *mountProc) waitMounted(ctx context.Context) error {
+	name, point := m.name, m.point
 	deadline := time.NewTimer(mountTimeout)
 	defer deadline.Stop()
 	tick := time.NewTicker(50 * time.Millisecond)
@@ -179,22 +198,69 @@ func startMount(ctx context.Context, lg *slog.Logger, name string, argv, env []s
 	for {
 		entries, err := readMountinfo()
 		if err == nil && fuseMountedAt(entries, point) {
-			return m, nil
+			return nil
 		}
 		select {
 		case <-m.done:
-			return nil, fmt.Errorf("%s exited before mounting (%v): %s", name, m.err, m.logTail())
+			return fmt.Errorf("%s exited before mounting (%v): %s", name, m.err, m.logTail())
 		case <-deadline.C:
 			m.signal(syscall.SIGTERM) // it may be about to mount; stop unmounts if so
 			m.stop(nil)
-			return nil, fmt.Errorf("%s not mounted after %s: %s", name, mountTimeout, m.logTail())
+			return fmt.Errorf("%s not mounted after %s: %s", name, mountTimeout, m.logTail())
 		case <-ctx.Done():
 			m.signal(syscall.SIGTERM)
 			m.stop(nil)
-			return nil, ctx.Err()
+			return ctx.Err()
 		case <-tick.C:
 		}
 	}
+}
+
+// exited reports whether the daemon has ended.
+func (m *mountProc) exited() bool {
+	select {
+	case <-m.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// cpuTime is the CPU the daemon has used so far, user and system, from
+// /proc/PID/stat.
+func (m *mountProc) cpuTime() (time.Duration, error) {
+	data, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(m.cmd.Process.Pid), "stat"))
+	if err != nil {
+		return 0, err
+	}
+	return parseCPUTime(string(data))
+}
+
+// clockTick is USER_HZ, the unit of /proc/PID/stat's times: 100 on every
+// Linux architecture the bench runs on.
+const clockTick = 10 * time.Millisecond
+
+// parseCPUTime reads utime and stime (fields 14 and 15) of a
+// /proc/PID/stat line. The command name, field 2, is in parentheses and
+// may hold spaces, so fields are counted from after its last ')'.
+func parseCPUTime(stat string) (time.Duration, error) {
+	i := strings.LastIndexByte(stat, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("/proc/PID/stat: no command name in %q", stat)
+	}
+	f := strings.Fields(stat[i+1:]) // f[0] is field 3, the state
+	if len(f) < 13 {
+		return 0, fmt.Errorf("/proc/PID/stat: %d fields after the name", len(f))
+	}
+	var ticks int64
+	for _, s := range f[11:13] {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("/proc/PID/stat: %w", err)
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * clockTick, nil
 }
 
 // logTail is the last line of the daemon's log, for an error cell.

@@ -3,7 +3,9 @@ package main
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 )
 
 // report is docs/BENCH.md: the table, the machine, and how to read them.
@@ -20,6 +22,9 @@ type report struct {
 	s3Table    string // empty when the S3 workloads did not run
 	transfers  int
 	minio      string // the MinIO version; empty when none ran
+
+	syncTable   string // empty when the two-way sync workload did not run
+	syncObjects int    // objects in its large bucket
 }
 
 func (r report) markdown() string {
@@ -33,6 +38,11 @@ func (r report) markdown() string {
 	if r.s3Table != "" {
 		b.WriteString(" A second table mounts a bucket of a MinIO on 127.0.0.1 instead, beside `rclone copy` " +
 			"and `rclone mount` of the same MinIO.")
+	}
+	if r.syncTable != "" {
+		b.WriteString(" The two-way sync table mounts buckets of a MinIO on 127.0.0.1 several times over: how soon " +
+			"a change made through one mount shows through another, and what mounting a large bucket and idling " +
+			"on it cost, beside `rclone mount`.")
 	}
 	b.WriteString("\n\n")
 
@@ -61,6 +71,15 @@ func (r report) markdown() string {
 			"throughputs: higher is better.\n\n")
 	}
 
+	if r.syncTable != "" {
+		b.WriteString("## Two-way sync (MinIO on 127.0.0.1)\n\n")
+		b.WriteString(r.syncTable)
+		b.WriteString("\nThe number before each measure is its row in the two-way sync issue. \"> N\" is a " +
+			"measurement that gave up after N: the value is more. Every target is an absolute one, for ferry; " +
+			"rclone mount has no change log to poll, so its row 2 cells say what it does idle instead. " +
+			"Times and counts: lower is better.\n\n")
+	}
+
 	b.WriteString("## Machine\n\n")
 	b.WriteString("| | |\n|---|---|\n")
 	rows := [][2]string{
@@ -81,6 +100,9 @@ func (r report) markdown() string {
 		rows = append(rows,
 			[2]string{"MinIO", r.minio},
 			[2]string{"Parallel uploads on S3", fmt.Sprintf("%d (ferry --transfers, rclone --transfers)", r.transfers)})
+	}
+	if r.syncTable != "" {
+		rows = append(rows, [2]string{"Objects in the two-way sync bucket", strconv.Itoa(r.syncObjects)})
 	}
 	for _, row := range rows {
 		fmt.Fprintf(&b, "| %s | %s |\n", row[0], escapeCell(row[1]))
@@ -115,6 +137,9 @@ ext4 without a journal, creating files stays slow for minutes in a group where m
 `, tree, fileCount, fileDirs, formatSize(r.seqSize))
 	if r.s3Table != "" {
 		r.s3Rows(&b)
+	}
+	if r.syncTable != "" {
+		r.syncRows(&b)
 	}
 	return b.String()
 }
@@ -158,4 +183,61 @@ rclone copies with `+"`--transfers %[1]d`"+` and mounts with `+"`--vfs-cache-mod
   objects and bytes as were written. Directory markers (keys ending in /, which ferry writes for every directory)
   do not count.
 `, r.transfers, formatSize(r.seqSize))
+}
+
+// syncRows explains the two-way sync table's rows. In the text, ~ stands
+// for a backquote.
+func (r report) syncRows(b *strings.Builder) {
+	secs := func(d time.Duration) string { return strconv.FormatFloat(d.Seconds(), 'f', -1, 64) + " s" }
+	ms := func(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10) + " ms" }
+	text := fmt.Sprintf(`
+### Two-way sync rows
+
+The MinIO on 127.0.0.1 that the S3 rows use. Every ferry mount here runs with ~--write-back %[2]s
+--poll-interval %[3]s --rescan-interval 0~ (the remount of row 4 with ~--poll-interval 1h~), a ~--device-name~
+and a cache directory of its own, and ~--transfers %[4]d~. rclone mounts with ~--vfs-cache-mode full --transfers %[4]d~
+and its other defaults, ~--dir-cache-time 5m~ among them: S3 has no change notification for rclone to poll.
+Times are taken on the bench's clock.
+
+- **1 Pickup latency**: a fresh, empty bucket and two mounts of it, A and B. A writes ~pickup/.keep~ and B lists
+  ~pickup/~ first, so that B has seen the directory the trials write in. Then %[5]d trials, each after a pseudo-random
+  wait of up to one poll interval, so that trials do not all start just after one of B's polls. ferry: A writes a new
+  file ~pickup/fNN~ of a few bytes and closes it; the clock starts at the close, ~ferry flush~ of A starts beside it,
+  and the bench ~os.Stat~s the same path on B every %[6]s until that succeeds (the clock does not wait for the flush).
+  rclone: A is ~rclone copyto~ of a local file to the same key; the clock starts when copyto exits, with the object
+  in the bucket. A trial gives up after %[7]s ("> %[8]d"). Once %[9]d trials in a row have given up, the trials
+  left are not run and count as given up: B does not look again before its directory cache expires. The median is
+  that of the %[5]d samples; p95 is by nearest rank, which for %[5]d samples is the slowest. Afterwards B must read
+  back what A wrote into the last file it saw (a warning row appears if not).
+- **Large bucket** (rows 2 to 4): once per run the bench puts %[1]d objects of a few bytes each, ~dNNN/fNNNN~
+  (%[10]d files a directory), straight into MinIO with %[11]d parallel PutObjects: no directory markers, no change
+  log, as if another tool had written them. Each contender mounts it through a proxy on 127.0.0.1 that passes
+  requests to MinIO unchanged and notes each one (when, which S3 operation, and a listing's prefix); the page cache
+  is dropped first.
+- **3 First mount**, with a fresh cache directory: from the mount process's start until ~ls~ of the root (a readdir,
+  every %[6]s) shows all %[12]d top-level directories. **The whole tree listed**: from the same start until a walk
+  of the mount that reads directory entries only, like ~find MOUNTPOINT -type f | wc -l~, counts all %[1]d files;
+  a walk that comes up short is repeated. The walk itself opens directories that ferry's background import may not
+  have reached yet, which ferry then lists on the spot: the time is what a user running find sees. Each gives up
+  %[13]s after the start ("> %[14]d"). **Peak RSS**: VmHWM of the mount process from /proc/PID/status after the walk
+  (MB = 10^6 bytes; after a give-up, "> N" is the peak so far).
+- **2 Idle poll**: the same mount, left alone after the walk; ferry first until ~ferry status~ says ~import_done~.
+  ferry: the bench waits for a poll to pass, reads ~ferry status MOUNTPOINT --json~ and the process's utime+stime
+  from /proc/PID/stat, waits %[15]d poll intervals, and reads both again. Requests per poll: the growth of the sum of
+  all operations in ~remote_requests~, divided by the polls in between, which are the bursts of requests the proxy
+  saw (requests less than %[16]s apart are one burst); a warning row appears when the proxy's count and ferry's
+  differ. CPU per poll: the growth of utime+stime (in 10 ms ticks) divided by the same polls, nothing subtracted:
+  all the mount does while idle counts, not only the polls. rclone does not poll: its cells are the requests the
+  proxy saw and the CPU rclone used over the same %[17]s.
+- **4 Remount**: the first mount unmounted (ferry through ~ferry unmount~) and mounted again with the same cache,
+  the page cache dropped in between; ferry with ~--poll-interval 1h~, so that no poll after the start's is counted.
+  Time: as for the first mount, until ~ls~ of the root shows every top-level directory. **LIST requests**: ferry:
+  ~ListObjectsV2~ in ~remote_requests~, read with ~ferry status~ right after that ~ls~. This includes what ferry
+  lists under ~.ferry/~ as it starts (its first poll of the change log runs at the start, whatever the interval),
+  which the next row leaves out. rclone: the listings the proxy saw from the process's start until then. **Of those,
+  listings of the tree**: from the proxy, the listings whose prefix is not inside ~.ferry/~.
+`, r.syncObjects, syncWriteBack, syncPollInterval, r.transfers, pickupTrials, ms(pickupStatEvery), secs(pickupCap),
+		int(pickupCap.Seconds()), pickupGiveUps, syncFilesPerDir, syncPutters, syncDirs(r.syncObjects), secs(syncMountCap),
+		int(syncMountCap.Seconds()), idlePolls, ms(burstGap), secs(idlePolls*syncPollInterval))
+	b.WriteString(strings.ReplaceAll(text, "~", "`"))
 }

@@ -28,8 +28,8 @@ func TestExpandGroups(t *testing.T) {
 		names = append(names, w.name)
 	}
 	got, err := pickList("-workloads", expandGroups("s3, untar", workloadGroups), names)
-	if err != nil || !slices.Equal(got, []string{"untar", "s3-untar", "s3-seq"}) {
-		t.Errorf("-workloads s3,untar = %v, %v; want [untar s3-untar s3-seq]", got, err)
+	if err != nil || !slices.Equal(got, []string{"untar", "s3-untar", "s3-seq", "s3-sync"}) {
+		t.Errorf("-workloads s3,untar = %v, %v; want [untar s3-untar s3-seq s3-sync]", got, err)
 	}
 	if got := expandGroups("seq,s3-seq", workloadGroups); got != "seq,s3-seq" {
 		t.Errorf("expandGroups changed names that are not groups: %q", got)

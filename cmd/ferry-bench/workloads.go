@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 )
@@ -30,6 +31,25 @@ type workload struct {
 	run      func(b *bench, ctx context.Context, in *instance) map[measureID]cell
 	tarball  bool // it extracts the Go source tarball
 	s3       bool // it runs the S3 contenders against MinIO, not the folder ones
+	// ownMounts: it gets only a directory and sets up its mounts and
+	// buckets itself, several of them.
+	ownMounts bool
+	// columns, when set, are the only contenders of its table.
+	columns []string
+}
+
+// contenders picks from those selected the ones w runs for.
+func (w workload) contenders(selected []string) []string {
+	if w.columns == nil {
+		return selected
+	}
+	var out []string
+	for _, c := range selected {
+		if slices.Contains(w.columns, c) {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 var workloads = []workload{
@@ -40,10 +60,13 @@ var workloads = []workload{
 	// it idles beside none of the others.
 	{name: "s3-untar", measures: []measureID{mS3Untar, mS3UntarFlush}, run: (*bench).s3Untar, tarball: true, s3: true},
 	{name: "s3-seq", measures: []measureID{mS3Upload}, run: (*bench).s3Seq, s3: true},
+	{name: "s3-sync", measures: []measureID{mSyncPickupMedian, mSyncPickupP95, mSyncPollRequests, mSyncPollCPU,
+		mSyncFirstLs, mSyncFirstTree, mSyncFirstRSS, mSyncRemountLs, mSyncRemountLists, mSyncRemountTreeLists},
+		run: (*bench).s3Sync, s3: true, ownMounts: true, columns: syncContenderNames},
 }
 
 // workloadGroups are names -workloads takes for several workloads.
-var workloadGroups = map[string][]string{"s3": {"s3-untar", "s3-seq"}}
+var workloadGroups = map[string][]string{"s3": {"s3-untar", "s3-seq", "s3-sync"}}
 
 // bounded runs fn with a deadline that holds even when fn is stuck in a
 // system call on a hung FUSE mount, which no context can interrupt. After
