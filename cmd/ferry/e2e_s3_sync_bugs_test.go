@@ -48,11 +48,21 @@ func TestE2EBugUploadModeConflictPullsRemote(t *testing.T) {
 	if b, err := os.ReadFile(filepath.Join(u.MP, "mine.txt")); err != nil || string(b) != "U2\n" {
 		t.Errorf("U's mine.txt is %q (%v) after flush, want U's own \"U2\\n\"; U holds %v", b, err, dirContents(t, u.MP))
 	}
-	found := map[string]bool{}
-	for _, k := range f.keys(t, "") {
-		if b, _, err := f.getObject(ctxFor(t, time.Minute), k); err == nil {
-			found[string(b)] = true
+	// Both versions reach the bucket. (Polled: a flush may return before
+	// a conflict copy is up, see TestE2EBugFlushBeforeConflictCopy.)
+	var found map[string]bool
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		found = map[string]bool{}
+		for _, k := range f.keys(t, "") {
+			if b, _, err := f.getObject(ctxFor(t, time.Minute), k); err == nil {
+				found[string(b)] = true
+			}
 		}
+		if found["U2\n"] && found["A's edit\n"] || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 	if !found["U2\n"] || !found["A's edit\n"] {
 		t.Errorf("the bucket does not hold both versions (U2: %v, A's edit: %v)", found["U2\n"], found["A's edit\n"])
