@@ -242,3 +242,53 @@ func TestE2ES3TrashPurge(t *testing.T) {
 	}
 	m.unmount()
 }
+
+// TestE2ETrashRestoreTree: on S3 and on a folder, a file restored into a
+// directory that was removed meanwhile brings its directories back, and a
+// deleted symlink comes back as a symlink.
+func TestE2ETrashRestoreTree(t *testing.T) {
+	t.Parallel()
+	for _, backend := range []string{"s3", "folder"} {
+		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
+			var m *ferryMount
+			flags := []string{"--write-back", "100ms", "--rescan-interval", "0"}
+			if backend == "s3" {
+				f := newS3(t)
+				m = f.mount(t, f.dirs(t), flags...)
+			} else {
+				m = startMount(t, newMountDirs(t), flags...)
+			}
+			at := func(p string) string { return filepath.Join(m.MP, p) }
+			mkdirAll(t, at("docs/sub"))
+			writeFile(t, at("docs/sub/r.txt"), []byte("r\n"))
+			if err := os.Symlink("docs/sub/r.txt", at("link")); err != nil {
+				t.Fatal(err)
+			}
+			m.flush()
+			if err := os.RemoveAll(at("docs")); err != nil {
+				t.Fatal(err)
+			}
+			remove(t, at("link"))
+			m.flush()
+			ls := trashLs(t, m.MP)
+			if len(findTrash(ls, "docs/sub/r.txt")) != 1 || len(findTrash(ls, "link")) != 1 {
+				t.Fatalf("ferry trash ls: %+v, want docs/sub/r.txt and link", ls)
+			}
+			mustFerry(t, time.Minute, "trash", "restore", m.MP, "docs/sub/r.txt")
+			mustFerry(t, time.Minute, "trash", "restore", m.MP, "link")
+			eventually(t, 10*time.Second, "the restored file and symlink do not come back", func() bool {
+				l, err := os.Readlink(at("link"))
+				return contentIs(at("docs/sub/r.txt"), "r\n")() && err == nil && l == "docs/sub/r.txt"
+			})
+			m.flush()
+			if st := ferryStatus(t, m.MP); st.PendingOps != 0 || st.FailedOps != 0 {
+				t.Errorf("status %+v, want nothing pending or failed", st)
+			}
+			if ls := trashLs(t, m.MP); len(ls) != 0 {
+				t.Errorf("ferry trash ls after both restores: %+v, want nothing", ls)
+			}
+			m.unmount()
+		})
+	}
+}
