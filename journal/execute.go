@@ -85,6 +85,9 @@ func (u *Uploader) execute(ctx context.Context, a *action) (note, hash string, e
 		var err error
 		if up, ok := u.loadUploaded(a.node); ok && !a.dir && up.Path == a.path {
 			err = u.renameIf(ctx, a.path, a.to, up.Version)
+			if errors.Is(err, remote.ErrPrecondition) && u.cfg.Tree != nil {
+				return u.moveConflict(ctx, a)
+			}
 		} else {
 			err = r.Rename(ctx, a.path, a.to)
 		}

@@ -48,6 +48,18 @@ func (u *Uploader) pendingFor(ids ...uint64) bool {
 	return false
 }
 
+// pendingBesides reports whether a's node has actions other than a.
+func (u *Uploader) pendingBesides(a *action) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for _, b := range u.plan.acts {
+		if b != nil && b != a && b.node == a.node {
+			return true
+		}
+	}
+	return false
+}
+
 // dropPending removes the waiting actions of node id and marks their ops
 // done with note: a conflict copy replaces them.
 func (u *Uploader) dropPending(id uint64, note string) {
@@ -291,4 +303,44 @@ func (u *Uploader) deleteConflict(ctx context.Context, p string) (note, hash str
 func (u *Uploader) Clean(id uint64) bool {
 	up, ok := u.loadUploaded(id)
 	return ok && up.Version != "" && up.Pending == "" && !u.pendingFor(id)
+}
+
+// moveConflict handles a rename refused because someone else changed the
+// file meanwhile. The rename goes ahead with their version, as a directory
+// rename carries the files changed inside it: their edit ends up under the
+// new name, and the mount shows it (a local edit made since the rename
+// becomes a conflict copy). A file deleted there stays deleted, unless
+// this device has its content to upload under the new name.
+func (u *Uploader) moveConflict(ctx context.Context, a *action) (note, hash string, err error) {
+	if err := u.remote.Rename(ctx, a.path, a.to); errors.Is(err, remote.ErrNotFound) {
+		u.saveUploaded(a.node, nil)
+		if c, err := u.src.OpenContent(a.node); err == nil {
+			absent := c.Absent
+			c.Close()
+			if !absent {
+				pa := &action{node: a.node, created: true}
+				note, hash, err := u.put(ctx, pa, a.to)
+				a.change = pa.change
+				return note, hash, err
+			}
+		}
+		return "deleted on the remote before the rename: gone", "", u.cfg.Tree.RemoveAt(a.to)
+	} else if err != nil {
+		return "", "", err
+	}
+	e, err := u.remote.Stat(ctx, a.to)
+	if err != nil {
+		return "", "", err
+	}
+	a.change = &Change{Op: changeMove, Path: a.path, To: a.to, Version: e.Version, Hash: e.Hash}
+	if id, _, ok := u.cfg.Tree.NodeAt(a.to); ok && id == a.node && u.pendingBesides(a) {
+		if _, err := u.keepBoth(a.node, e); err != nil {
+			return "", "", err
+		}
+		return "conflict: renamed their newer version; this one is a conflict copy", "", nil
+	}
+	if err := u.takeRemote(e); err != nil {
+		return "", "", err
+	}
+	return "conflict: renamed their newer version", "", nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path"
+	"syscall"
 	"time"
 
 	"github.com/ferry-fs/ferry/cache"
@@ -49,23 +50,38 @@ func (fs *FS) ensureContent(id uint64) error {
 		}
 		ch := make(chan struct{})
 		n.fetching = ch
+		gen := n.gen
 		fs.mu.Unlock()
 
 		err = fs.download(f, n.ID)
 
 		fs.mu.Lock()
-		n.fetching = nil
+		if n.fetching == ch {
+			n.fetching = nil
+		}
 		close(ch)
-		if err == nil {
-			nn := n.Node
-			nn.Absent = false
-			b := new(cache.Batch)
-			b.PutNode(&nn)
-			if err = fs.store.Commit(b); err == nil {
-				n.Node = nn
+		tmp := fs.store.ContentPath(n.ID) + ".part"
+		// Only a node still waiting for this content gets it: it may have
+		// been truncated or written here, or changed on the remote.
+		if err == nil && n.gen == gen && n.Absent && !n.unlinked {
+			if err = os.Rename(tmp, fs.store.ContentPath(n.ID)); err == nil {
+				nn := n.Node
+				nn.Absent = false
+				b := new(cache.Batch)
+				b.PutNode(&nn)
+				if err = fs.store.Commit(b); err == nil {
+					n.Node = nn
+				}
 			}
 		}
+		os.Remove(tmp)
 		fs.mu.Unlock()
+		if errors.Is(err, remote.ErrNotFound) {
+			// Deleted on the remote, and the poller has not told us yet.
+			fs.log.Info("a file was deleted on the remote before it was downloaded", "node", id)
+			fs.removeGone(id)
+			return syscall.ENOENT
+		}
 		if err != nil {
 			fs.log.Error("download", "node", id, "err", err)
 		}
@@ -73,9 +89,34 @@ func (fs *FS) ensureContent(id uint64) error {
 	}
 }
 
+// removeGone takes the clean, absent file id out of the tree: its content
+// is gone from the remote.
+func (fs *FS) removeGone(id uint64) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	n, err := fs.get(id)
+	if err != nil || n.unlinked || !n.Absent || n.dirty {
+		return
+	}
+	p, err := fs.dir(n.Parent)
+	if err != nil || p.children[n.Name] != id {
+		return
+	}
+	b := new(cache.Batch)
+	b.DeleteDirent(p.ID, n.Name)
+	fs.dropNode(n, b)
+	if err := fs.store.Commit(b); err != nil {
+		return
+	}
+	delete(p.children, n.Name)
+	fs.unlinked(n, time.Now().UnixNano())
+	fs.note(notice{parent: p.ID, name: n.Name})
+}
+
 var errOffline = errors.New("remote unavailable")
 
-// download fetches the content of id into its content file, atomically.
+// download fetches the content of id into its partial content file; the
+// caller moves it into place, see ensureContent.
 func (fs *FS) download(f Fetcher, id uint64) error {
 	final := fs.store.ContentPath(id)
 	tmp := final + ".part"
@@ -91,9 +132,6 @@ func (fs *FS) download(f Fetcher, id uint64) error {
 	err = f.Fetch(ctx, id, dst)
 	if cerr := dst.Close(); err == nil {
 		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, final)
 	}
 	if err != nil {
 		os.Remove(tmp)

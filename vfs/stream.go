@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ferry-fs/ferry/cache"
+	"github.com/ferry-fs/ferry/remote"
 )
 
 // Reading a file whose content is only on the remote does not wait for
@@ -129,31 +130,30 @@ func (fs *FS) runStream(rf RangeFetcher, n *node, s *stream, ch chan struct{}) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
 	err := s.fill(ctx, rf, n.ID, 0, s.size, true)
-	final := fs.store.ContentPath(n.ID)
-	if err == nil {
-		err = os.Rename(s.f.Name(), final)
-	}
 	fs.mu.Lock()
 	if n.stream == s {
 		n.stream, n.fetching = nil, nil
 	}
 	close(ch)
-	switch {
-	case err != nil:
-	case n.gen != s.gen || n.unlinked || !n.Absent:
-		// The remote changed meanwhile (or the file went): this content
-		// is stale for the node, though its readers may finish with it.
-		os.Remove(final)
-	default:
-		nn := n.Node
-		nn.Absent = false
-		b := new(cache.Batch)
-		b.PutNode(&nn)
-		if err = fs.store.Commit(b); err == nil {
-			n.Node = nn
+	// Only a node still waiting for exactly this content gets it: the
+	// remote may have changed meanwhile, or the file been truncated or
+	// written here, or removed. Its readers finish with the partial file.
+	keep := err == nil && n.gen == s.gen && !n.unlinked && n.Absent
+	if keep {
+		if err = os.Rename(s.f.Name(), fs.store.ContentPath(n.ID)); err == nil {
+			nn := n.Node
+			nn.Absent = false
+			b := new(cache.Batch)
+			b.PutNode(&nn)
+			if err = fs.store.Commit(b); err == nil {
+				n.Node = nn
+			}
 		}
 	}
 	fs.mu.Unlock()
+	if !keep || err != nil {
+		os.Remove(s.f.Name())
+	}
 	s.mu.Lock()
 	s.done, s.err = true, err
 	if s.users == 0 {
@@ -161,8 +161,11 @@ func (fs *FS) runStream(rf RangeFetcher, n *node, s *stream, ch chan struct{}) {
 	}
 	s.cond.Broadcast()
 	s.mu.Unlock()
-	if err != nil {
-		os.Remove(s.f.Name())
+	switch {
+	case errors.Is(err, remote.ErrNotFound):
+		fs.log.Info("a file was deleted on the remote before it was downloaded", "node", n.ID)
+		fs.removeGone(n.ID)
+	case err != nil:
 		fs.log.Error("download", "node", n.ID, "err", err)
 	}
 }

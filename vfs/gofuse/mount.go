@@ -36,7 +36,10 @@ func Mount(fs *vfs.FS, mountpoint string, o Options) (*fuse.Server, error) {
 		Options:       []string{"default_permissions"},
 		// The core clears setuid/setgid itself on write, truncate and
 		// chown, which spares the kernel a GETATTR before each chown.
-		ExtraCapabilities: fuse.CAP_HANDLE_KILLPRIV,
+		// With ATOMIC_O_TRUNC the kernel passes O_TRUNC to open instead of
+		// a truncate after it, so truncating a file that is only on the
+		// remote never downloads it first.
+		ExtraCapabilities: fuse.CAP_HANDLE_KILLPRIV | fuse.CAP_ATOMIC_O_TRUNC,
 	}
 	if o.ReadOnly {
 		opts.Options = append(opts.Options, "ro")
