@@ -200,12 +200,12 @@ and its other defaults, ~--dir-cache-time 5m~ among them: S3 has no change notif
 Times are taken on the bench's clock.
 
 - **1 Pickup latency**: a fresh, empty bucket and two mounts of it, A and B. A writes ~pickup/.keep~ and B lists
-  ~pickup/~ first, so that B has seen the directory the trials write in. Then %[5]d trials, each after a pseudo-random
-  wait of up to one poll interval, so that trials do not all start just after one of B's polls. ferry: A writes a new
-  file ~pickup/fNN~ of a few bytes and closes it; the clock starts at the close, ~ferry flush~ of A starts beside it,
-  and the bench ~os.Stat~s the same path on B every %[6]s until that succeeds (the clock does not wait for the flush).
-  rclone: A is ~rclone copyto~ of a local file to the same key; the clock starts when copyto exits, with the object
-  in the bucket. A trial gives up after %[7]s ("> %[8]d"). Once %[9]d trials in a row have given up, the trials
+  ~pickup/~ first, so that B has seen the directory the trials write in. Then %[5]d trials. A ferry trial ends just
+  after one of B's polls, so trial i first waits (i+½)/%[5]d of a poll interval: the writes fall evenly over B's poll
+  cycle rather than all just after a poll. ferry: A writes a new file ~pickup/fNN~ of a few bytes and closes it; the
+  clock starts at the close, ~ferry flush~ of A starts beside it, and the bench ~os.Stat~s the same path on B every
+  %[6]s until that succeeds (the clock does not wait for the flush). rclone: A is ~rclone copyto~ of a local file to
+  the same key; the clock starts when copyto exits, with the object in the bucket. A trial gives up after %[7]s ("> %[8]d"). Once %[9]d trials in a row have given up, the trials
   left are not run and count as given up: B does not look again before its directory cache expires. The median is
   that of the %[5]d samples; p95 is by nearest rank, which for %[5]d samples is the slowest. Afterwards B must read
   back what A wrote into the last file it saw (a warning row appears if not).

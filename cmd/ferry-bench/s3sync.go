@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io/fs"
 	"math"
-	"math/rand/v2"
 	"net/http"
 	"os"
 	"os/exec"
@@ -292,7 +291,6 @@ func (b *bench) syncPickup(ctx context.Context, in *instance, out map[measureID]
 		return
 	}
 
-	rng := rand.New(rand.NewPCG(1, 2)) // the same waits in every run
 	var samples []cell
 	giveUps := 0
 	lastSeen := -1
@@ -305,10 +303,11 @@ func (b *bench) syncPickup(ctx context.Context, in *instance, out map[measureID]
 			samples = append(samples, gaveUp(pickupCap))
 			continue
 		}
-		// Start at a random point of B's poll cycle: every trial would
-		// otherwise start just after B's last poll, and wait out a whole
-		// interval.
-		time.Sleep(time.Duration(rng.Int64N(int64(syncPollInterval))))
+		// A trial ends just after one of B's polls (ferry's; rclone's end
+		// by giving up). Without a wait every write would come right after
+		// a poll and wait out a whole interval; these waits spread the
+		// writes evenly over B's poll cycle.
+		time.Sleep(pickupWait(i))
 		name := fmt.Sprintf("pickup/f%02d", i)
 		if err := write(ctx, name, pickupContent(i)); err != nil {
 			fail(fmt.Errorf("trial %d: write on A: %w", i, err))
@@ -376,6 +375,12 @@ func gaveUp(d time.Duration) cell {
 	c := atLeast(d.Seconds())
 	c.whole = d%time.Second == 0
 	return c
+}
+
+// pickupWait is how long trial i waits after the previous one: (i+½)/n
+// of a poll interval for n trials.
+func pickupWait(i int) time.Duration {
+	return (2*time.Duration(i) + 1) * syncPollInterval / (2 * pickupTrials)
 }
 
 func pickupContent(i int) string { return fmt.Sprintf("change %d, made on A\n", i) }

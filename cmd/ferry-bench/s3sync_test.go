@@ -190,3 +190,12 @@ func TestReportSyncSection(t *testing.T) {
 		t.Error("report without the sync workload has its section")
 	}
 }
+
+func TestPickupWait(t *testing.T) {
+	if got := pickupWait(0); got != syncPollInterval/(2*pickupTrials) {
+		t.Errorf("pickupWait(0) = %v", got)
+	}
+	if got := pickupWait(pickupTrials - 1); got != syncPollInterval-syncPollInterval/(2*pickupTrials) {
+		t.Errorf("pickupWait(last) = %v", got)
+	}
+}
