@@ -84,9 +84,24 @@ func (u *Uploader) execute(ctx context.Context, a *action) (note, hash string, e
 	case actMove:
 		var err error
 		if up, ok := u.loadUploaded(a.node); ok && !a.dir && up.Path == a.path {
+			if !a.replaces && u.cfg.Tree != nil {
+				// Nothing was at the new name here: something there now
+				// is someone else's, and must not be overwritten.
+				// (Our own content there is this rename, begun before a
+				// restart, which the rename below completes.)
+				if e, err := r.Stat(ctx, a.to); err == nil && (e.Hash == "" || e.Hash != up.Hash) {
+					if _, serr := r.Stat(ctx, a.path); serr == nil {
+						return u.renameOntoTaken(ctx, a, up, e)
+					}
+				}
+			}
 			err = u.renameIf(ctx, a.path, a.to, up.Version)
 			if errors.Is(err, remote.ErrPrecondition) && u.cfg.Tree != nil {
-				return u.moveConflict(ctx, a)
+				if _, serr := r.Stat(ctx, a.path); errors.Is(serr, remote.ErrNotFound) {
+					err = serr // the source is gone: handled below
+				} else {
+					return u.moveConflict(ctx, a)
+				}
 			}
 		} else {
 			err = r.Rename(ctx, a.path, a.to)
@@ -106,6 +121,9 @@ func (u *Uploader) execute(ctx context.Context, a *action) (note, hash string, e
 			return "", "", err
 		}
 		a.change = &Change{Op: changeMove, Path: a.path, To: a.to, Dir: a.dir}
+		if a.dir {
+			u.moveRecords(a.path, a.to)
+		}
 		if up, ok := u.loadUploaded(a.node); ok && up.Path == a.path {
 			u.refreshVersion(ctx, a.node, a.to, up.Hash)
 			if up, ok := u.loadUploaded(a.node); ok {
@@ -222,6 +240,9 @@ func (u *Uploader) put(ctx context.Context, a *action, path string) (note, hash 
 			}
 		}
 		if err := u.setMetaIf(ctx, path, c.Meta, up.Version); err != nil {
+			if errors.Is(err, remote.ErrPrecondition) && u.cfg.Tree != nil {
+				return u.theirsWins(ctx, id, path)
+			}
 			return "", "", err
 		}
 		u.refreshVersion(ctx, id, path, up.Hash)
@@ -243,6 +264,9 @@ func (u *Uploader) put(ctx context.Context, a *action, path string) (note, hash 
 					a.change = fileChange(path, c, now)
 				}
 				return "content unchanged: metadata only", hash, nil
+			}
+			if errors.Is(err, remote.ErrPrecondition) && u.cfg.Tree != nil {
+				return u.theirsWins(ctx, id, path)
 			}
 			if !errors.Is(err, remote.ErrNotFound) {
 				return "", "", err

@@ -2,12 +2,17 @@ package journal
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"path"
+	"strings"
 	"time"
+	"unicode/utf8"
 
+	"github.com/ferry-fs/ferry/cache"
 	"github.com/ferry-fs/ferry/remote"
+	bolt "go.etcd.io/bbolt"
 )
 
 // Tree is what two-way sync needs of the mount: changes that come from the
@@ -343,4 +348,132 @@ func (u *Uploader) moveConflict(ctx context.Context, a *action) (note, hash stri
 		return "", "", err
 	}
 	return "conflict: renamed their newer version", "", nil
+}
+
+// nameMax is the longest name a directory entry may have.
+const nameMax = 255
+
+// ConflictName inserts suffix before the extension of a file name:
+// "report.txt" + " (conflict …)" is "report (conflict …).txt". Directories
+// and names without an extension get it at the end. The result is cut to
+// nameMax bytes by shortening the stem.
+func ConflictName(name, suffix string, dir bool) string {
+	stem, ext := name, ""
+	if !dir {
+		if i := strings.LastIndexByte(name, '.'); i > 0 {
+			stem, ext = name[:i], name[i:]
+		}
+	}
+	if over := len(stem) + len(suffix) + len(ext) - nameMax; over > 0 {
+		stem = stem[:max(len(stem)-over, 0)]
+		for !utf8.ValidString(stem) {
+			stem = stem[:len(stem)-1]
+		}
+	}
+	return stem + suffix + ext
+}
+
+// renameOntoTaken handles a file renamed here to a name where someone else
+// has meanwhile put a file (e) on the remote. Theirs keeps the name; this
+// one moves to a conflict name next to it, on the remote and here.
+func (u *Uploader) renameOntoTaken(ctx context.Context, a *action, up uploaded, e remote.Entry) (note, hash string, err error) {
+	tree := u.cfg.Tree
+	if u.pendingBesides(a) {
+		// Changed here since the rename: upload it as a conflict copy,
+		// and take the old name's version away as the rename meant.
+		if _, err := u.keepBoth(a.node, e); err != nil {
+			return "", "", err
+		}
+		if err := u.remote.Delete(ctx, a.path, remote.Cond{IfMatch: up.Version}); err != nil && !remote.IsPermanent(err) {
+			return "", "", err
+		}
+		return "conflict: the new name was taken on the remote; kept both", "", nil
+	}
+	dir, base := path.Split(a.to)
+	suffix := u.conflictSuffix()
+	to := ""
+	for i := 1; i < 10; i++ {
+		s := suffix
+		if i > 1 {
+			s = strings.TrimSuffix(suffix, ")") + fmt.Sprintf(" %d)", i)
+		}
+		to = dir + ConflictName(base, s, false)
+		if _, _, taken := tree.NodeAt(to); !taken {
+			break
+		}
+	}
+	if err := u.renameIf(ctx, a.path, to, up.Version); err != nil {
+		return "", "", err
+	}
+	if err := tree.MoveAt(a.to, to); err != nil {
+		return "", "", err
+	}
+	u.refreshVersion(ctx, a.node, to, up.Hash)
+	if err := u.takeRemote(e); err != nil {
+		return "", "", err
+	}
+	a.change = &Change{Op: changeMove, Path: a.path, To: to}
+	if now, ok := u.loadUploaded(a.node); ok {
+		a.change.Version, a.change.Hash = now.Version, now.Hash
+	}
+	u.log.Warn("conflict: renamed onto a name taken on the remote; kept both", "path", a.to, "this one", to)
+	u.mu.Lock()
+	u.stats.Conflicts++
+	u.mu.Unlock()
+	return "conflict: the new name was taken on the remote; this one is " + path.Base(to), "", nil
+}
+
+// theirsWins handles a metadata update refused because someone else
+// changed the file's content meanwhile, while only its metadata changed
+// here: their version is the newer content, and the mount takes it.
+func (u *Uploader) theirsWins(ctx context.Context, id uint64, p string) (note, hash string, err error) {
+	e, err := u.remote.Stat(ctx, p)
+	if errors.Is(err, remote.ErrNotFound) {
+		u.saveUploaded(id, nil)
+		return "", "", fmt.Errorf("%s was deleted on the remote; uploading it again", p)
+	}
+	if err != nil {
+		return "", "", err
+	}
+	if nid, _, ok := u.cfg.Tree.NodeAt(p); !ok || nid != id {
+		return "superseded: another version took this name", "", nil
+	}
+	if err := u.takeRemote(e); err != nil {
+		return "", "", err
+	}
+	u.log.Warn("conflict: changed on the remote while only its metadata changed here; took their version", "path", p)
+	return "conflict: their newer content wins over a metadata change", "", nil
+}
+
+// moveRecords rewrites the uploaded records of the files below directory
+// from, which a directory rename moved to to on the remote, so that later
+// writes and deletes of them stay conditional on their versions.
+func (u *Uploader) moveRecords(from, to string) {
+	u.store.Fold()
+	recs := map[uint64]uploaded{}
+	u.store.View(func(tx *bolt.Tx) error {
+		return cache.BucketOf(tx, cache.Uploaded).ForEach(func(k, v []byte) error {
+			var up uploaded
+			if json.Unmarshal(v, &up) == nil && isBelow(up.Path, from) {
+				recs[cache.KeyValue(k)] = up
+			}
+			return nil
+		})
+	})
+	u.mu.Lock()
+	for id, up := range u.known {
+		switch {
+		case up == nil:
+			delete(recs, id)
+		case isBelow(up.Path, from):
+			recs[id] = *up
+		default:
+			delete(recs, id)
+		}
+	}
+	u.mu.Unlock()
+	for id, up := range recs {
+		up.Path = to + up.Path[len(from):]
+		u.saveUploaded(id, &up)
+	}
 }

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"syscall"
 	"time"
-	"unicode/utf8"
 
 	"github.com/ferry-fs/ferry/cache"
 	"github.com/ferry-fs/ferry/journal"
@@ -454,24 +453,9 @@ func (fs *FS) ConflictCopy(id uint64, suffix string) (string, error) {
 	return newPath, nil
 }
 
-// ConflictName inserts suffix before the extension of a file name:
-// "report.txt" + " (conflict …)" is "report (conflict …).txt". Directories
-// and names without an extension get it at the end. The result is cut to
-// NameMax bytes by shortening the stem.
+// ConflictName is journal.ConflictName, for the adapters and tests.
 func ConflictName(name, suffix string, dir bool) string {
-	stem, ext := name, ""
-	if !dir {
-		if i := strings.LastIndexByte(name, '.'); i > 0 {
-			stem, ext = name[:i], name[i:]
-		}
-	}
-	if over := len(stem) + len(suffix) + len(ext) - NameMax; over > 0 {
-		stem = stem[:max(len(stem)-over, 0)]
-		for !utf8.ValidString(stem) {
-			stem = stem[:len(stem)-1]
-		}
-	}
-	return stem + suffix + ext
+	return journal.ConflictName(name, suffix, dir)
 }
 
 // Republish journals node id anew as created at its current path, so that
