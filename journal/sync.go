@@ -91,10 +91,9 @@ func (u *Uploader) conflictSuffix() string {
 // a conflict copy (uploaded as a new file) and the remote version e takes
 // the name. It returns the path of the copy.
 func (u *Uploader) keepBoth(id uint64, e remote.Entry) (string, error) {
-	tree := u.cfg.Tree
 	u.dropPending(id, "superseded by a conflict copy")
 	u.saveUploaded(id, nil)
-	copyPath, err := tree.ConflictCopy(id, u.conflictSuffix())
+	copyPath, err := u.conflictCopy(id, u.conflictSuffix())
 	if err != nil {
 		return "", fmt.Errorf("conflict copy of %s: %w", e.Path, err)
 	}
@@ -146,7 +145,7 @@ func (u *Uploader) applyPut(e remote.Entry) error {
 	}
 	if dir {
 		// A directory here, a file there: the local one steps aside.
-		if _, err := u.cfg.Tree.ConflictCopy(id, u.conflictSuffix()); err != nil {
+		if _, err := u.conflictCopy(id, u.conflictSuffix()); err != nil {
 			return err
 		}
 		return u.takeRemote(e)
@@ -175,7 +174,7 @@ func (u *Uploader) applyMkdir(e remote.Entry) error {
 	if ok && !dir {
 		u.dropPending(id, "superseded by a conflict copy")
 		u.saveUploaded(id, nil)
-		if _, err := u.cfg.Tree.ConflictCopy(id, u.conflictSuffix()); err != nil {
+		if _, err := u.conflictCopy(id, u.conflictSuffix()); err != nil {
 			return err
 		}
 	}
@@ -275,6 +274,9 @@ func (u *Uploader) conflictOnPut(ctx context.Context, a *action, p string) (stri
 	}
 	if err != nil {
 		return "", err
+	}
+	if u.cfg.UploadOnly {
+		return "", u.keepTheirsAside(ctx, a.node, e)
 	}
 	copyPath, err := u.keepBoth(a.node, e)
 	if err != nil {
@@ -476,4 +478,40 @@ func (u *Uploader) moveRecords(from, to string) {
 		up.Path = to + up.Path[len(from):]
 		u.saveUploaded(id, &up)
 	}
+}
+
+// conflictCopy makes node id a conflict copy (journaled as new), and
+// makes flushes under way wait for its upload too.
+func (u *Uploader) conflictCopy(id uint64, suffix string) (string, error) {
+	p, err := u.cfg.Tree.ConflictCopy(id, suffix)
+	if err == nil {
+		seq := u.j.lastSeq()
+		u.mu.Lock()
+		u.extraSeq = max(u.extraSeq, seq)
+		if u.flushSeq > 0 {
+			u.flushSeq = max(u.flushSeq, seq)
+		}
+		u.mu.Unlock()
+		u.poke()
+	}
+	return p, err
+}
+
+// keepTheirsAside is the backup mode's answer to a conflict: the remote's
+// version is copied to a conflict name beside it, on the remote only, and
+// the local version goes up under the name (the error makes the upload
+// retry against the version it now expects).
+func (u *Uploader) keepTheirsAside(ctx context.Context, id uint64, e remote.Entry) error {
+	dir, base := path.Split(e.Path)
+	suffix := fmt.Sprintf(" (conflict %s remote)", time.Now().Format("2006-01-02 150405"))
+	aside := dir + ConflictName(base, suffix, false)
+	if _, err := u.remote.Copy(ctx, e.Path, aside); err != nil {
+		return err
+	}
+	u.saveUploaded(id, &uploaded{Path: e.Path, Version: e.Version})
+	u.log.Warn("conflict in upload mode: the remote's version is kept beside it", "path", e.Path, "remote copy", aside)
+	u.mu.Lock()
+	u.stats.Conflicts++
+	u.mu.Unlock()
+	return fmt.Errorf("%s changed on the remote; its version is kept as %s, uploading this one", e.Path, path.Base(aside))
 }

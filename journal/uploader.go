@@ -32,6 +32,9 @@ type Config struct {
 	Tree Tree
 	// KeepDeletes: local deletes stay local (the upload mode's default).
 	KeepDeletes bool
+	// UploadOnly: the backup mode. A conflict never touches the mount:
+	// the remote's version is kept beside it on the remote instead.
+	UploadOnly bool
 }
 
 // Stats is a snapshot of the uploader for `ferry status`.
@@ -66,6 +69,7 @@ type Uploader struct {
 	failed   int
 	doneSeqs []uint64 // done ops kept for history, oldest first
 	flushSeq uint64   // ops up to here skip the write-back delay
+	extraSeq uint64   // the newest op the uploader itself journaled (conflict copies)
 	waiters  []chan struct{}
 	stats    Stats
 	wake     chan struct{}
@@ -398,7 +402,16 @@ func (u *Uploader) Flush(ctx context.Context) ([]*Op, error) {
 	for {
 		ch := u.changed()
 		if !u.pendingUpTo(target) {
-			break
+			// Conflict copies made meanwhile belong to this flush too.
+			u.mu.Lock()
+			extra := u.extraSeq
+			u.flushSeq = max(u.flushSeq, extra)
+			u.mu.Unlock()
+			if extra <= target {
+				break
+			}
+			target = extra
+			continue
 		}
 		select {
 		case <-ctx.Done():

@@ -186,6 +186,7 @@ func statusCmd() *cobra.Command {
 			if st.LastError != "" {
 				fmt.Fprintf(w, "last error:\t%s\n", st.LastError)
 			}
+			printSyncStatus(w, st)
 			return w.Flush()
 		},
 	}

@@ -1,13 +1,11 @@
 package main
 
-// Known bugs of two-way sync, found by the end-to-end tests. Each test
-// here fails on the current code: it states what should happen. They are
-// skipped unless FERRY_E2E_BUGS is set:
+// Bugs of two-way sync that the end-to-end tests found, each test stating
+// what should happen. The fixed ones run always. A test of a bug not fixed
+// yet calls knownBug, which skips it unless FERRY_E2E_BUGS is set:
 //
-//	FERRY_E2E_BUGS=1 FERRY_BIN=$PWD/bin/ferry go test ./cmd/ferry -run TestE2EBug -v
+//	FERRY_E2E_BUGS=1 FERRY_BIN=$PWD/bin/ferry go test ./cmd/ferry -v
 //
-// Once a bug is fixed, move its test to the file of its feature.
-
 import (
 	"os"
 	"path/filepath"
@@ -23,7 +21,7 @@ func knownBug(t *testing.T, what string) {
 	}
 }
 
-// TestE2EBugUploadModeConflictPullsRemote: in --mode upload ("remote
+// TestE2EUploadModeConflictKeepsLocal: in --mode upload ("remote
 // changes are not pulled"), U backs up mine.txt; A edits it in the bucket;
 // then U edits it too. U's upload is refused (If-Match) and handled as a
 // two-way conflict: U's version is renamed to "mine (conflict ... devU).txt"
@@ -32,8 +30,7 @@ func knownBug(t *testing.T, what string) {
 // name (logged: WARN "conflict: both sides changed; kept both"). Want: U's
 // mine.txt keeps U's content, and U's version reaches the bucket (under
 // the name or a conflict name) without A's being lost.
-func TestE2EBugUploadModeConflictPullsRemote(t *testing.T) {
-	knownBug(t, "in --mode upload, a conflict pulls the remote version into the mount under the file's name and renames the local file")
+func TestE2EUploadModeConflictKeepsLocal(t *testing.T) {
 	t.Parallel()
 	f := newS3(t)
 	a := f.mount(t, f.dirs(t), "--write-back", "100ms", "--poll-interval", "500ms", "--device-name", "devA")
@@ -49,7 +46,7 @@ func TestE2EBugUploadModeConflictPullsRemote(t *testing.T) {
 		t.Errorf("U's mine.txt is %q (%v) after flush, want U's own \"U2\\n\"; U holds %v", b, err, dirContents(t, u.MP))
 	}
 	// Both versions reach the bucket. (Polled: a flush may return before
-	// a conflict copy is up, see TestE2EBugFlushBeforeConflictCopy.)
+	// a conflict copy is up, see TestE2EFlushWaitsForConflictCopy.)
 	var found map[string]bool
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -69,15 +66,14 @@ func TestE2EBugUploadModeConflictPullsRemote(t *testing.T) {
 	}
 }
 
-// TestE2EBugFlushBeforeConflictCopy: `ferry flush` returns (exit 0) while
+// TestE2EFlushWaitsForConflictCopy: `ferry flush` returns (exit 0) while
 // the conflict copy that its refused upload made is not yet in the bucket.
 // A and B edit shared.txt; A flushes; B flushes: B's upload gets 412, B
 // renames its version to "shared (conflict ... devB).txt" and journals it
 // as new, but the flush that was waiting returns at once. Want: after B's
 // flush exits 0, the bucket holds B's version (README: flush "blocks until
 // every journaled change has reached the remote").
-func TestE2EBugFlushBeforeConflictCopy(t *testing.T) {
-	knownBug(t, "ferry flush returns before the conflict copy made by a refused upload is uploaded")
+func TestE2EFlushWaitsForConflictCopy(t *testing.T) {
 	t.Parallel()
 	f, a, b := twoDevices(t, "--rescan-interval", "0")
 	pa, pb := filepath.Join(a.MP, "shared.txt"), filepath.Join(b.MP, "shared.txt")
@@ -101,14 +97,13 @@ func TestE2EBugFlushBeforeConflictCopy(t *testing.T) {
 	}
 }
 
-// TestE2EBugStatusTextHeldDeletes: the README says held deletes are
+// TestE2EStatusTextHeldDeletes: the README says held deletes are
 // "listed in `ferry status` until ferry sync --confirm-deletes", but the
 // text output of `ferry status MOUNTPOINT` (without --json) says nothing
 // about them (nor about the poll error or skipped keys): only --json has
 // held_deletes. Want: the text status says how many deletes are held (or
 // lists them) and how to apply them.
-func TestE2EBugStatusTextHeldDeletes(t *testing.T) {
-	knownBug(t, "ferry status (text) does not mention the deletes the mass-delete guard holds")
+func TestE2EStatusTextHeldDeletes(t *testing.T) {
 	t.Parallel()
 	_, _, b := massDeleteSetup(t, 160, 120)
 	r := mustFerry(t, 20*time.Second, "status", b.MP)

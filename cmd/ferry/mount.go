@@ -208,7 +208,8 @@ func runMount(remoteSpec, mpArg string, o mountOptions) error {
 		return err
 	}
 	up, err := journal.NewUploader(store, j, rem, fs, journal.Config{Transfers: o.transfers, WriteBack: o.writeBack, Log: log,
-		Device: o.sync.device, DeviceID: deviceID, Tree: fs, KeepDeletes: o.sync.mode == modeUpload && !o.sync.uploadDeletes})
+		Device: o.sync.device, DeviceID: deviceID, Tree: fs, KeepDeletes: o.sync.mode == modeUpload && !o.sync.uploadDeletes,
+		UploadOnly: o.sync.mode == modeUpload})
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net/http"
@@ -380,4 +381,42 @@ func trashCmd() *cobra.Command {
 		},
 	})
 	return c
+}
+
+// printSyncStatus is the two-way sync part of `ferry status`.
+func printSyncStatus(w io.Writer, st statusReply) {
+	imp := "done"
+	if !st.ImportDone {
+		imp = fmt.Sprintf("listing the remote (%d entries so far)", st.ImportEntries)
+	}
+	fmt.Fprintf(w, "import:\t%s\n", imp)
+	last := "never"
+	if !st.LastPoll.IsZero() {
+		last = st.LastPoll.Format(time.RFC3339)
+	}
+	fmt.Fprintf(w, "last poll:\t%s (%d remote changes applied)\n", last, st.Applied)
+	if !st.LastRescan.IsZero() {
+		fmt.Fprintf(w, "last rescan:\t%s\n", st.LastRescan.Format(time.RFC3339))
+	}
+	if st.PollError != "" {
+		fmt.Fprintf(w, "poll error:\t%s\n", st.PollError)
+	}
+	if st.Conflicts > 0 {
+		fmt.Fprintf(w, "conflicts:\t%d conflict copies made (ferry conflicts MOUNTPOINT)\n", st.Conflicts)
+	}
+	if n := len(st.HeldDeletes); n > 0 {
+		fmt.Fprintf(w, "held deletes:\t%d remote deletes held; apply with ferry sync --confirm-deletes MOUNTPOINT\n", n)
+		for _, p := range st.HeldDeletes[:min(n, 20)] {
+			fmt.Fprintf(w, "\t%s\n", p)
+		}
+		if n > 20 {
+			fmt.Fprintf(w, "\t... and %d more\n", n-20)
+		}
+	}
+	if n := len(st.SkippedKeys); n > 0 {
+		fmt.Fprintf(w, "skipped keys:\t%d remote keys that cannot be a path here\n", n)
+		for _, k := range st.SkippedKeys[:min(n, 20)] {
+			fmt.Fprintf(w, "\t%q\n", k)
+		}
+	}
 }
