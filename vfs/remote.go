@@ -83,7 +83,7 @@ func (fs *FS) ensureContent(id uint64) error {
 			return syscall.ENOENT
 		}
 		if err != nil {
-			fs.log.Error("download", "node", id, "err", err)
+			fs.log.Warn("cannot download: reads of this file fail until the remote answers", "node", id, "err", err)
 		}
 		return err
 	}

@@ -166,7 +166,7 @@ func (fs *FS) runStream(rf RangeFetcher, n *node, s *stream, ch chan struct{}) {
 		fs.log.Info("a file was deleted on the remote before it was downloaded", "node", n.ID)
 		fs.removeGone(n.ID)
 	case err != nil:
-		fs.log.Error("download", "node", n.ID, "err", err)
+		fs.log.Warn("cannot download: reads of this file fail until the remote answers", "node", n.ID, "err", err)
 	}
 }
 

@@ -46,8 +46,10 @@ func runModel(t *testing.T, renames bool) {
 	}
 	t.Logf("seed %d (rerun with FERRY_E2E_SEED=%d)", seed, seed)
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
-	f, a, b := twoDevices(t, "--rescan-interval", "0")
+	// B reaches the bucket through a proxy that goes down at random.
+	f, proxy, a, b := offlinePair(t)
 	devs := []*ferryMount{a, b}
+	offline := false
 
 	names := []string{"a.txt", "b.txt", "d/c.txt", "d/e.txt", "d/f/g.txt"}
 	live := map[string]bool{} // contents that must survive
@@ -57,23 +59,37 @@ func runModel(t *testing.T, renames bool) {
 	do := func(dev int, what string) {
 		history = append(history, fmt.Sprintf("%d %c: %s", step, 'A'+dev, what))
 	}
-	// knowingly replaces whatever the device shows at p right now.
-	forget := func(m *ferryMount, p string) {
-		if b, err := os.ReadFile(filepath.Join(m.MP, p)); err == nil {
+	// knowingly replaces whatever the device shows at p right now. It
+	// reports false when the device cannot read what is there (offline,
+	// not downloaded): then nothing is done to p.
+	forget := func(m *ferryMount, p string) bool {
+		b, err := os.ReadFile(filepath.Join(m.MP, p))
+		if err == nil {
 			delete(live, string(b))
 			history = append(history, fmt.Sprintf("   (replaces %q)", strings.TrimSpace(string(b))))
 		}
+		return err == nil || os.IsNotExist(err)
 	}
 	for step = 0; step < 60; step++ {
 		dev := rng.IntN(2)
 		m := devs[dev]
 		p := names[rng.IntN(len(names))]
 		full := filepath.Join(m.MP, p)
-		switch op := rng.IntN(10); {
+		switch op := rng.IntN(11); {
+		case op == 10: // B goes offline or comes back
+			offline = !offline
+			if offline {
+				proxy.down()
+			} else {
+				proxy.up()
+			}
+			do(1, fmt.Sprintf("offline=%v", offline))
 		case op < 5: // write
 			serial++
 			content := fmt.Sprintf("device %c, write %d, step %d\n", 'A'+dev, serial, step)
-			forget(m, p)
+			if !forget(m, p) {
+				continue
+			}
 			if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
 				t.Fatalf("step %d: mkdir: %v\n%s", step, err, strings.Join(history, "\n"))
 			}
@@ -83,7 +99,9 @@ func runModel(t *testing.T, renames bool) {
 			live[content] = true
 			do(dev, "write "+p)
 		case op < 7: // delete
-			forget(m, p)
+			if !forget(m, p) {
+				continue
+			}
 			if err := os.Remove(full); err == nil {
 				do(dev, "delete "+p)
 			}
@@ -92,16 +110,16 @@ func runModel(t *testing.T, renames bool) {
 			if q == p || !renames {
 				continue
 			}
-			if _, err := os.Stat(full); err != nil {
+			if _, err := os.Stat(full); err != nil || !forget(m, q) {
 				continue
 			}
-			forget(m, q)
 			if err := os.MkdirAll(filepath.Dir(filepath.Join(m.MP, q)), 0o755); err != nil {
 				t.Fatal(err)
 			}
 			if err := os.Rename(full, filepath.Join(m.MP, q)); err == nil {
 				do(dev, "rename "+p+" "+q)
 			}
+		case dev == 1 && offline: // B can neither flush nor poll
 		case op < 9:
 			m.flush()
 			do(dev, "flush")
@@ -109,6 +127,10 @@ func runModel(t *testing.T, renames bool) {
 			mustFerry(t, time.Minute, "sync", m.MP)
 			do(dev, "sync")
 		}
+	}
+	if offline {
+		proxy.up() // heal
+		do(1, "offline=false")
 	}
 	delete(live, "")
 
