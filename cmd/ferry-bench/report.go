@@ -40,7 +40,11 @@ func (r report) markdown() string {
 			"and `rclone mount` of the same MinIO.")
 	}
 	if r.syncTable != "" {
-		b.WriteString(" The two-way sync table mounts buckets of a MinIO on 127.0.0.1 several times over: how soon " +
+		minio := "a MinIO on 127.0.0.1"
+		if r.s3Table != "" {
+			minio = "that MinIO"
+		}
+		b.WriteString(" The two-way sync table mounts buckets of " + minio + " several times over: how soon " +
 			"a change made through one mount shows through another, and what mounting a large bucket and idling " +
 			"on it cost, beside `rclone mount`.")
 	}
@@ -75,9 +79,9 @@ func (r report) markdown() string {
 		b.WriteString("## Two-way sync (MinIO on 127.0.0.1)\n\n")
 		b.WriteString(r.syncTable)
 		b.WriteString("\nThe number before each measure is its row in the two-way sync issue. \"> N\" is a " +
-			"measurement that gave up after N: the value is more. Every target is an absolute one, for ferry; " +
-			"rclone mount has no change log to poll, so its row 2 cells say what it does idle instead. " +
-			"Times and counts: lower is better.\n\n")
+			"measurement that gave up after N: the value is more. Every target is an absolute one, for ferry. " +
+			"rclone mount has no change log to poll: its row 2 cells are per second of idling, the same as per " +
+			"poll for ferry, which polls once a second here. Times, counts and costs: lower is better.\n\n")
 	}
 
 	b.WriteString("## Machine\n\n")
@@ -228,7 +232,7 @@ Times are taken on the bench's clock.
   saw (requests less than %[16]s apart are one burst); a warning row appears when the proxy's count and ferry's
   differ. CPU per poll: the growth of utime+stime (in 10 ms ticks) divided by the same polls, nothing subtracted:
   all the mount does while idle counts, not only the polls. rclone does not poll: its cells are the requests the
-  proxy saw and the CPU rclone used over the same %[17]s.
+  proxy saw and the CPU rclone used over the same %[17]s, per second.
 - **4 Remount**: the first mount unmounted (ferry through ~ferry unmount~) and mounted again with the same cache,
   the page cache dropped in between; ferry with ~--poll-interval 1h~, so that no poll after the start's is counted.
   Time: as for the first mount, until ~ls~ of the root shows every top-level directory. **LIST requests**: ferry:

@@ -732,8 +732,8 @@ func (b *bench) syncLarge(ctx context.Context, in *instance, bucket string, out 
 // syncIdle fills row 2 on an idle mount. ferry: from just after a poll,
 // idlePolls poll intervals; requests from ferry status's remote_requests
 // before and after, polls from the bursts of requests the proxy saw, CPU
-// from /proc/PID/stat. rclone does not poll: its cells say what it does
-// idle over the same time.
+// from /proc/PID/stat. rclone does not poll: its cells are per second of
+// the same time idle (ferry polls once a second).
 func (b *bench) syncIdle(ctx context.Context, s *syncMount, proxy *s3Proxy, out map[measureID]cell, warn func(string, ...any)) {
 	window := idlePolls * syncPollInterval
 	if s.name != ferry {
@@ -751,8 +751,9 @@ func (b *bench) syncIdle(ctx context.Context, s *syncMount, proxy *s3Proxy, out 
 		}
 		secs := time.Since(t0).Seconds()
 		reqs := len(proxy.since(t0))
-		out[mSyncPollRequests] = note(fmt.Sprintf("no polls; %d requests in %.0f s", reqs, secs))
-		out[mSyncPollCPU] = note(fmt.Sprintf("no polls; %d ms CPU in %.0f s", (cpu1 - cpu0).Milliseconds(), secs))
+		b.lg.Info("idle", "contender", s.name, "seconds", secs, "requests", reqs, "cpu", cpu1-cpu0)
+		out[mSyncPollRequests] = num(float64(reqs) / secs)
+		out[mSyncPollCPU] = num(float64((cpu1 - cpu0).Microseconds()) / 1000 / secs)
 		return
 	}
 

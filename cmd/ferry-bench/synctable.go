@@ -15,8 +15,9 @@ func syncMeasures(objects int) []measure {
 	return []measure{
 		{id: mSyncPickupMedian, label: "1 Pickup latency, a new file on A seen on B, median", unit: seconds, target: target{maxValue, 1.5}},
 		{id: mSyncPickupP95, label: "1 Pickup latency, p95", unit: seconds},
-		{id: mSyncPollRequests, label: fmt.Sprintf("2 Idle poll, %d objects in the bucket: S3 requests per poll", objects), target: target{maxValue, 1}},
-		{id: mSyncPollCPU, label: "2 Idle poll: CPU of the mount per poll", unit: millis},
+		{id: mSyncPollRequests, label: fmt.Sprintf("2 Idle, %d objects in the bucket: S3 requests per poll (rclone: per second)", objects),
+			target: target{maxValue, 1}},
+		{id: mSyncPollCPU, label: "2 Idle: CPU of the mount per poll (rclone: per second)", unit: millis},
 		{id: mSyncFirstLs, label: fmt.Sprintf("3 First mount of the %d objects: `ls` of the root answers", objects), unit: seconds, target: target{belowValue, 2}},
 		{id: mSyncFirstTree, label: "3 First mount: the whole tree listed", unit: seconds},
 		{id: mSyncFirstRSS, label: "3 First mount: peak RSS", unit: mbytes, target: target{maxValue, 200}},
