@@ -109,7 +109,9 @@ func Open(dir string, log *slog.Logger) (*Store, error) {
 		return nil, fmt.Errorf("%s: %w", dir, ErrLocked)
 	}
 	db, err := bolt.Open(filepath.Join(dir, "meta.db"), 0o600, &bolt.Options{
-		Timeout: time.Second, NoFreelistSync: true, FreelistType: bolt.FreelistMapType,
+		// The freelist is written with each fold, so that opening a large
+		// cache does not scan every page to rebuild it.
+		Timeout: time.Second, FreelistType: bolt.FreelistMapType,
 	})
 	if err != nil {
 		lock.Close()

@@ -97,7 +97,8 @@ func (u *Uploader) saveCursor(t time.Time) {
 func (u *Uploader) pollLoop() {
 	defer u.wg.Done()
 	ps := u.poll
-	lastRescan, lastExpire := time.Now(), time.Time{}
+	// Expiry waits its first hour: a remount sends nothing but the poll.
+	lastRescan, lastExpire := time.Now(), time.Now()
 	timer := time.NewTimer(0)
 	for {
 		select {
