@@ -27,8 +27,9 @@ type machine struct {
 }
 
 // describeMachine gathers what it can; a fact it cannot read says so
-// rather than failing the run.
-func describeMachine(ctx context.Context, scratch string) machine {
+// rather than failing the run. ferryRev is the commit the run measures,
+// taken when it started.
+func describeMachine(ctx context.Context, scratch, ferryRev string) machine {
 	m := machine{
 		kernel:    commandLine(ctx, nil, "uname", "-sr"),
 		cpu:       cpuModel(),
@@ -37,7 +38,7 @@ func describeMachine(ctx context.Context, scratch string) machine {
 		goVersion: runtime.Version(),
 		date:      time.Now().UTC().Format("2006-01-02 15:04 MST"),
 		rclone:    commandLine(ctx, rcloneEnv(), "rclone", "version"),
-		ferryRev:  gitRevision(ctx),
+		ferryRev:  ferryRev,
 	}
 	m.scratchFS = "unknown"
 	if entries, err := readMountinfo(); err == nil {

@@ -140,6 +140,18 @@ func run() error {
 	}()
 	lg.Info("scratch directory", "dir", b.scratch)
 
+	// The run measures the ferry binary and commit of its start: a copy,
+	// so that a rebuild of bin/ferry during a long run (by make build, by
+	// someone else) does not swap binaries between turns.
+	ferryRev := gitRevision(ctx)
+	if slices.Contains(contenders, ferry) {
+		if bin, err := copyBinary(b.ferryBin, filepath.Join(b.scratch, "ferry")); err != nil {
+			lg.Warn("ferry binary not copied; a rebuild during the run would change what is measured", "err", err)
+		} else {
+			b.ferryBin = bin
+		}
+	}
+
 	s3Names := s3Contenders(contenders)
 	if len(s3Names) == 0 && slices.ContainsFunc(workloads, func(w workload) bool { return w.s3 && slices.Contains(selected, w.name) }) {
 		lg.Warn("the S3 workloads need ferry or rclone in -only; skipping them")
@@ -240,7 +252,7 @@ func run() error {
 	if *out == "" {
 		return nil
 	}
-	m := describeMachine(ctx, b.scratch)
+	m := describeMachine(ctx, b.scratch, ferryRev)
 	rep := report{
 		machine:     m,
 		table:       table,
@@ -455,6 +467,24 @@ func countTar(path string) (treeStats, error) {
 			s.bytes += h.Size
 		}
 	}
+}
+
+// copyBinary copies the executable src to dst and returns dst.
+func copyBinary(src, dst string) (string, error) {
+	in, err := os.Open(src)
+	if err != nil {
+		return "", err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o755)
+	if err != nil {
+		return "", err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return "", err
+	}
+	return dst, out.Close()
 }
 
 // writeFileAtomic replaces path with data through a temporary file and a

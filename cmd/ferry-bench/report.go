@@ -209,10 +209,11 @@ Times are taken on the bench's clock.
   cycle rather than all just after a poll. ferry: A writes a new file ~pickup/fNN~ of a few bytes and closes it; the
   clock starts at the close, ~ferry flush~ of A starts beside it, and the bench ~os.Stat~s the same path on B every
   %[6]s until that succeeds (the clock does not wait for the flush). rclone: A is ~rclone copyto~ of a local file to
-  the same key; the clock starts when copyto exits, with the object in the bucket. A trial gives up after %[7]s ("> %[8]d"). Once %[9]d trials in a row have given up, the trials
-  left are not run and count as given up: B does not look again before its directory cache expires. The median is
-  that of the %[5]d samples; p95 is by nearest rank, which for %[5]d samples is the slowest. Afterwards B must read
-  back what A wrote into the last file it saw (a warning row appears if not).
+  the same key; the clock starts when copyto exits, with the object in the bucket. A trial gives up after %[7]s
+  ("> %[8]d"). Once %[9]d trials in a row have given up, the trials left are not run and count as given up: B does
+  not look again before its directory cache expires. The median is that of the %[5]d samples; p95 is by nearest
+  rank, which for %[5]d samples is the slowest. Afterwards B must read back what A wrote into the last file it saw
+  (a warning row appears if not).
 - **Large bucket** (rows 2 to 4): once per run the bench puts %[1]d objects of a few bytes each, ~dNNN/fNNNN~
   (%[10]d files a directory), straight into MinIO with %[11]d parallel PutObjects: no directory markers, no change
   log, as if another tool had written them. Each contender mounts it through a proxy on 127.0.0.1 that passes
