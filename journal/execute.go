@@ -466,21 +466,7 @@ func (u *Uploader) Adopt(id uint64, e remote.Entry) {
 // uploader last saw it. A version that changed since is still fetched: it
 // is the newest the remote has.
 func (u *Uploader) Fetch(ctx context.Context, id uint64, dst *os.File) error {
-	up, ok := u.loadUploaded(id)
-	if !ok {
-		return fmt.Errorf("node %d: %w", id, remote.ErrNotFound)
-	}
-	rc, err := u.remote.Get(ctx, up.Path, 0, -1)
-	if errors.Is(err, remote.ErrNotFound) && u.isHeld(up.Path) {
-		// Deleted on the remote, but the guard holds the delete: the
-		// content is in the recycle bin.
-		b, herr := u.fetchHeld(ctx, up.Path)
-		if herr != nil {
-			return herr
-		}
-		_, err = dst.Write(b)
-		return err
-	}
+	rc, err := u.FetchRange(ctx, id, 0, -1)
 	if err != nil {
 		return err
 	}
@@ -490,13 +476,23 @@ func (u *Uploader) Fetch(ctx context.Context, id uint64, dst *os.File) error {
 }
 
 // FetchRange opens length bytes (length < 0: to the end) of the remote copy
-// of node id at off, from where the uploader last saw it.
+// of node id at off, from where the uploader last saw it, and only of the
+// version it last saw: a newer one yields remote.ErrPrecondition once the
+// mount shows it (see refresh).
 func (u *Uploader) FetchRange(ctx context.Context, id uint64, off, length int64) (io.ReadCloser, error) {
 	up, ok := u.loadUploaded(id)
 	if !ok {
 		return nil, fmt.Errorf("node %d: %w", id, remote.ErrNotFound)
 	}
-	rc, err := u.remote.Get(ctx, up.Path, off, length)
+	rc, err := u.remote.Get(ctx, up.Path, off, length, up.Version)
+	if errors.Is(err, remote.ErrPrecondition) {
+		// The remote has a newer version than the mount shows: show that
+		// one, and let the caller fetch again for its new size.
+		if rerr := u.refresh(ctx, up.Path); rerr != nil {
+			return nil, rerr
+		}
+		return nil, err
+	}
 	if errors.Is(err, remote.ErrNotFound) && u.isHeld(up.Path) {
 		b, herr := u.fetchHeld(ctx, up.Path)
 		if herr != nil {
@@ -512,4 +508,19 @@ func (u *Uploader) FetchRange(ctx context.Context, id uint64, off, length int64)
 		return io.NopCloser(bytes.NewReader(b)), nil
 	}
 	return rc, err
+}
+
+// refresh brings the entry at p, which changed on the remote without the
+// poller telling yet, into the mount, as the poller would.
+func (u *Uploader) refresh(ctx context.Context, p string) error {
+	e, err := u.remote.Stat(ctx, p)
+	if err != nil {
+		return err
+	}
+	u.pollMu.Lock()
+	defer u.pollMu.Unlock()
+	if e.Dir {
+		return u.applyMkdir(e)
+	}
+	return u.applyPut(e)
 }

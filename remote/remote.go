@@ -86,8 +86,10 @@ type Remote interface {
 	List(ctx context.Context, dir string, fn func(Entry) error) error
 
 	// Get opens the content of a file at offset off for length bytes
-	// (length < 0: to the end). Read-only, retry-safe.
-	Get(ctx context.Context, path string, off, length int64) (io.ReadCloser, error)
+	// (length < 0: to the end). With a version, a file whose current
+	// version differs yields ErrPrecondition, so a reader never mixes the
+	// size it knows with another version's bytes. Read-only, retry-safe.
+	Get(ctx context.Context, path string, off, length int64, version string) (io.ReadCloser, error)
 
 	// Put stores size bytes from r as the file at path, creating missing
 	// parent directories. Atomic: readers see the old content or the new,

@@ -9,6 +9,7 @@ import (
 
 	"github.com/ferry-fs/ferry/cache"
 	"github.com/ferry-fs/ferry/journal"
+	"github.com/ferry-fs/ferry/remote"
 )
 
 // handle is an open file or directory. Guarded by FS.mu.
@@ -128,25 +129,36 @@ func (fs *FS) Open(id uint64, flags uint32) (uint64, error) {
 }
 
 // openStreaming opens a file whose content is only on the remote for
-// reading through a stream (see stream.go), if it is one.
+// reading through a stream (see stream.go), if it is one. It returns once
+// the remote has answered, so that a file that changed there since the
+// mount last heard is never read with the old size: the mount takes the
+// new version, and ESTALE makes the kernel look the name up again and
+// retry the open.
 func (fs *FS) openStreaming(id uint64, flags uint32) (uint64, bool, error) {
 	if flags&syscall.O_ACCMODE != syscall.O_RDONLY || flags&syscall.O_TRUNC != 0 {
 		return 0, false, nil
 	}
 	fs.mu.Lock()
-	defer fs.mu.Unlock()
 	n, err := fs.get(id)
 	if err != nil || n.Kind != cache.File || !n.Absent {
+		fs.mu.Unlock()
 		return 0, false, err
 	}
 	s := fs.startStream(n)
 	if s == nil {
+		fs.mu.Unlock()
 		return 0, false, nil
 	}
 	s.use()
 	n.opens++
 	fs.touch(n.ID)
-	return fs.newHandle(&handle{node: n, flags: flags, stream: s}), true, nil
+	fh := fs.newHandle(&handle{node: n, flags: flags, stream: s})
+	fs.mu.Unlock()
+	if err := s.waitStart(); errors.Is(err, remote.ErrPrecondition) {
+		fs.Release(fh)
+		return 0, true, syscall.ESTALE
+	}
+	return fh, true, nil
 }
 
 // startWriter notes a handle that may write. While any is open the content

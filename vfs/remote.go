@@ -31,7 +31,7 @@ func (fs *FS) SetFetcher(f Fetcher) {
 // Concurrent callers wait for the same download. It never holds mu while
 // the network is used.
 func (fs *FS) ensureContent(id uint64) error {
-	for {
+	for try := 1; ; try++ {
 		fs.mu.Lock()
 		n, err := fs.get(id)
 		if err != nil || n.Kind != cache.File || !n.Absent {
@@ -81,6 +81,18 @@ func (fs *FS) ensureContent(id uint64) error {
 			fs.log.Info("a file was deleted on the remote before it was downloaded", "node", id)
 			fs.removeGone(id)
 			return syscall.ENOENT
+		}
+		if errors.Is(err, remote.ErrPrecondition) {
+			// The mount shows the newer version now. Fetch that, unless
+			// it came as a new node (this one is open): then the kernel
+			// has to look the name up again.
+			fs.mu.Lock()
+			gone := n.unlinked
+			fs.mu.Unlock()
+			if !gone && try < 3 {
+				continue
+			}
+			return syscall.ESTALE
 		}
 		if err != nil {
 			fs.log.Warn("cannot download: reads of this file fail until the remote answers", "node", id, "err", err)

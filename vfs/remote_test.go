@@ -27,7 +27,7 @@ func (f *fetcher) Fetch(ctx context.Context, id uint64, dst *os.File) error {
 	if f.fail != nil {
 		return f.fail
 	}
-	rc, err := f.r.Get(ctx, f.paths[id], 0, -1)
+	rc, err := f.r.Get(ctx, f.paths[id], 0, -1, "")
 	if err != nil {
 		return err
 	}

@@ -45,6 +45,7 @@ type stream struct {
 	have     []span // byte ranges written, sorted, merged
 	pos      int64  // where the sequential stream is
 	inflight []span // ranged fetches under way
+	started  bool   // the remote answered the first request
 	done     bool
 	err      error
 	users    int    // open handles reading through the stream
@@ -165,6 +166,8 @@ func (fs *FS) runStream(rf RangeFetcher, n *node, s *stream, ch chan struct{}) {
 	case errors.Is(err, remote.ErrNotFound):
 		fs.log.Info("a file was deleted on the remote before it was downloaded", "node", n.ID)
 		fs.removeGone(n.ID)
+	case errors.Is(err, remote.ErrPrecondition):
+		fs.log.Info("a file changed on the remote before it was downloaded; reading the new version", "node", n.ID)
 	case err != nil:
 		fs.log.Warn("cannot download: reads of this file fail until the remote answers", "node", n.ID, "err", err)
 	}
@@ -178,6 +181,12 @@ func (s *stream) fill(ctx context.Context, rf RangeFetcher, id uint64, lo, hi in
 		return err
 	}
 	defer rc.Close()
+	if seq {
+		s.mu.Lock()
+		s.started = true
+		s.cond.Broadcast()
+		s.mu.Unlock()
+	}
 	buf := make([]byte, streamChunk)
 	for off := lo; off < hi; {
 		nr, err := io.ReadFull(rc, buf[:min(int64(len(buf)), hi-off)])
@@ -202,6 +211,20 @@ func (s *stream) fill(ctx context.Context, rf RangeFetcher, id uint64, lo, hi in
 		}
 	}
 	return nil
+}
+
+// waitStart waits for the remote's answer to the stream's first request,
+// and returns its error if there was one.
+func (s *stream) waitStart() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for !s.started && !s.done {
+		s.cond.Wait()
+	}
+	if s.started {
+		return nil
+	}
+	return s.err
 }
 
 // readAt reads buf at off once it has arrived, fetching it out of order

@@ -52,7 +52,8 @@ func runModel(t *testing.T, renames bool) {
 	offline := false
 
 	names := []string{"a.txt", "b.txt", "d/c.txt", "d/e.txt", "d/f/g.txt"}
-	live := map[string]bool{} // contents that must survive
+	live := map[string]bool{}     // contents that must survive
+	origin := map[string]string{} // content → the path it was written at
 	serial := 0
 	var history []string
 	step := 0
@@ -64,6 +65,9 @@ func runModel(t *testing.T, renames bool) {
 	// not downloaded): then nothing is done to p.
 	forget := func(m *ferryMount, p string) bool {
 		b, err := os.ReadFile(filepath.Join(m.MP, p))
+		if err == nil && !renames && origin[string(b)] != p {
+			t.Fatalf("seed %d, step %d: %s shows %q, which was written at %q\n%s", seed, step, p, b, origin[string(b)], strings.Join(history, "\n"))
+		}
 		if err == nil {
 			delete(live, string(b))
 			history = append(history, fmt.Sprintf("   (replaces %q)", strings.TrimSpace(string(b))))
@@ -97,6 +101,7 @@ func runModel(t *testing.T, renames bool) {
 				t.Fatalf("step %d: write %s: %v\n%s", step, p, err, strings.Join(history, "\n"))
 			}
 			live[content] = true
+			origin[content] = p
 			do(dev, "write "+p)
 		case op < 7: // delete
 			if !forget(m, p) {
@@ -155,8 +160,11 @@ func runModel(t *testing.T, renames bool) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	have := map[string]bool{}
-	for _, c := range ta {
+	for p, c := range ta {
 		have[c] = true
+		if base := conflictRE.ReplaceAllString(p, ""); !renames && origin[c] != base {
+			t.Errorf("seed %d: %s holds %q, which was written at %q", seed, p, strings.TrimSpace(c), origin[c])
+		}
 	}
 	var lost []string
 	for c := range live {

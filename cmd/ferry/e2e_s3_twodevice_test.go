@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -156,4 +157,45 @@ func values(m map[string]string) []string {
 	}
 	sort.Strings(v)
 	return v
+}
+
+// TestE2ETwoDevicesStaleOpen: B knows a file only by its old metadata (it
+// has not heard of A's change yet) when it opens it. The read must give
+// A's whole new version, never the old size's worth of the new bytes,
+// both through a streaming read and an open for writing.
+func TestE2ETwoDevicesStaleOpen(t *testing.T) {
+	t.Parallel()
+	// B polls only when told to.
+	_, a, b := twoDevices(t, "--rescan-interval", "0", "--poll-interval", "1h")
+	for _, c := range []struct {
+		name  string
+		write bool
+	}{{"read.txt", false}, {"rw.txt", true}} {
+		pa, pb := filepath.Join(a.MP, c.name), filepath.Join(b.MP, c.name)
+		writeFile(t, pa, []byte("old\n"))
+		a.flush()
+		mustFerry(t, time.Minute, "sync", b.MP)
+		if fi, err := os.Stat(pb); err != nil || fi.Size() != 4 {
+			t.Fatalf("B after sync: %v %v", fi, err)
+		}
+		const newer = "the new version, longer than the old one\n"
+		writeFile(t, pa, []byte(newer))
+		a.flush()
+		var got []byte
+		var err error
+		if c.write {
+			var f *os.File
+			if f, err = os.OpenFile(pb, os.O_RDWR, 0); err == nil {
+				got, err = io.ReadAll(f)
+				f.Close()
+			}
+		} else {
+			got, err = os.ReadFile(pb)
+		}
+		if err != nil || string(got) != newer {
+			t.Errorf("%s on B: %q, %v; want %q", c.name, got, err, newer)
+		}
+	}
+	a.unmount()
+	b.unmount()
 }

@@ -224,7 +224,7 @@ func TestSymlinksNeverLeadOutside(t *testing.T) {
 	if err := l.List(ctx, "outdir", func(remote.Entry) error { return nil }); !errors.Is(err, remote.ErrPermanent) {
 		t.Errorf("List of a symlink: err = %v, want ErrPermanent", err)
 	}
-	if rc, err := l.Get(ctx, "outfile", 0, -1); err == nil {
+	if rc, err := l.Get(ctx, "outfile", 0, -1, ""); err == nil {
 		rc.Close()
 		t.Error("Get of a symlink to an outside file succeeded")
 	}

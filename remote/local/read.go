@@ -103,8 +103,9 @@ func (l *Local) shown(dir, name string) bool {
 // Get opens the regular file at p for reading length bytes from off
 // (length < 0: to the end). An offset at or past the end yields no bytes.
 // The reader keeps the version that was current when Get was called, even if
-// the file is replaced while it is read.
-func (l *Local) Get(ctx context.Context, p string, off, length int64) (io.ReadCloser, error) {
+// the file is replaced while it is read. A version other than the current
+// one yields remote.ErrPrecondition.
+func (l *Local) Get(ctx context.Context, p string, off, length int64, ver string) (io.ReadCloser, error) {
 	const op = "get"
 	if err := start(ctx, op, p, false); err != nil {
 		return nil, err
@@ -132,6 +133,10 @@ func (l *Local) Get(ctx context.Context, p string, off, length int64) (io.ReadCl
 	if err := sameFile(f, fi); err != nil {
 		f.Close()
 		return nil, fail(op, p, err, reading)
+	}
+	if ver != "" && ver != version(fi) {
+		f.Close()
+		return nil, precondition(op, p, "the file changed")
 	}
 	if _, err := f.Seek(off, io.SeekStart); err != nil {
 		f.Close()

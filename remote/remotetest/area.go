@@ -254,7 +254,7 @@ func testAreaHidden(t *testing.T, r remote.Remote, _ Options) {
 		wantErrIs(t, err, remote.ErrPermanent, fmt.Sprintf("Stat(%q)", p))
 		err = r.List(ctx, p, func(remote.Entry) error { return nil })
 		wantErrIs(t, err, remote.ErrPermanent, fmt.Sprintf("List(%q)", p))
-		_, err = r.Get(ctx, p, 0, -1)
+		_, err = r.Get(ctx, p, 0, -1, "")
 		wantErrIs(t, err, remote.ErrPermanent, fmt.Sprintf("Get(%q)", p))
 		_, err = r.Put(ctx, p, strings.NewReader("x"), 1, meta("x"), remote.Cond{})
 		wantErrIs(t, err, remote.ErrPermanent, fmt.Sprintf("Put(%q)", p))

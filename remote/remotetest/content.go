@@ -270,7 +270,7 @@ func testMissing(t *testing.T, r remote.Remote, _ Options) {
 	put(t, r, "file", "x")
 	for _, p := range []string{"nope", "no/such/dir", "file/child"} {
 		wantMissing(t, r, p)
-		rc, err := r.Get(ctx, p, 0, -1)
+		rc, err := r.Get(ctx, p, 0, -1, "")
 		if err == nil {
 			rc.Close()
 		}
@@ -309,5 +309,28 @@ func testConditionalMetaRename(t *testing.T, r remote.Remote, _ Options) {
 	wantContent(t, r, "cond/g", "v2")
 	if err := c.RenameIf(ctx, "cond/f", "cond/g", cur.Version); err != nil {
 		t.Fatalf("RenameIf retried after it completed: %v", err)
+	}
+}
+
+// testVersionedGet checks that a Get for a version that is no longer
+// current fails instead of returning the new version's bytes.
+func testVersionedGet(t *testing.T, r remote.Remote, _ Options) {
+	ctx := t.Context()
+	const p = "versioned/file"
+	e1 := put(t, r, p, "the first version")
+	for _, c := range []struct{ off, length int64 }{{0, -1}, {4, 5}, {0, 0}} {
+		rc, err := r.Get(ctx, p, c.off, c.length, e1.Version)
+		if err != nil {
+			t.Fatalf("Get(%q, %d, %d) of the current version: %v", p, c.off, c.length, err)
+		}
+		rc.Close()
+	}
+	put(t, r, p, "the second, longer version")
+	for _, c := range []struct{ off, length int64 }{{0, -1}, {4, 5}, {0, 0}} {
+		rc, err := r.Get(ctx, p, c.off, c.length, e1.Version)
+		if err == nil {
+			rc.Close()
+		}
+		wantErrIs(t, err, remote.ErrPrecondition, fmt.Sprintf("Get(%q, %d, %d) of a replaced version", p, c.off, c.length))
 	}
 }

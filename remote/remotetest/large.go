@@ -27,7 +27,7 @@ func randomBytes(n int64, seed uint64) []byte {
 // so that a failure does not print megabytes.
 func wantBytes(t *testing.T, r remote.Remote, p string, want []byte) {
 	t.Helper()
-	rc, err := r.Get(t.Context(), p, 0, -1)
+	rc, err := r.Get(t.Context(), p, 0, -1, "")
 	if err != nil {
 		t.Fatalf("Get(%q): %v", p, err)
 	}

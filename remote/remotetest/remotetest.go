@@ -62,6 +62,7 @@ func RunWithOptions(t *testing.T, newRemote func(t *testing.T) remote.Remote, op
 	tests := []test{
 		{"PutGetStat", testPutGetStat},
 		{"RangedGet", testRangedGet},
+		{"VersionedGet", testVersionedGet},
 		{"Overwrite", testOverwrite},
 		{"SetMeta", testSetMeta},
 		{"FailedPutIsAtomic", testFailedPutIsAtomic},
@@ -150,7 +151,7 @@ func putMeta(t *testing.T, r remote.Remote, p, content string, m remote.Meta) re
 
 func get(t *testing.T, r remote.Remote, p string, off, n int64) string {
 	t.Helper()
-	rc, err := r.Get(t.Context(), p, off, n)
+	rc, err := r.Get(t.Context(), p, off, n, "")
 	if err != nil {
 		t.Fatalf("Get(%q, %d, %d): %v", p, off, n, err)
 	}

@@ -74,7 +74,7 @@ func walk(t *testing.T, r remote.Remote, dir string) map[string]remote.Entry {
 
 func readAll(t *testing.T, r remote.Remote, p string) []byte {
 	t.Helper()
-	rc, err := r.Get(t.Context(), p, 0, -1)
+	rc, err := r.Get(t.Context(), p, 0, -1, "")
 	if err != nil {
 		t.Fatalf("Get(%q): %v", p, err)
 	}

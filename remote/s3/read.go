@@ -111,8 +111,9 @@ func (r *Remote) statDir(ctx context.Context, op, p string) (remote.Entry, bool,
 
 // Get opens the file at p for reading length bytes from off (length < 0:
 // to the end), with one ranged GET. An offset at or past the end yields no
-// bytes. The reader streams the version current when Get was called.
-func (r *Remote) Get(ctx context.Context, p string, off, length int64) (io.ReadCloser, error) {
+// bytes. The reader streams the version current when Get was called; a
+// version other than that one (an ETag) yields remote.ErrPrecondition.
+func (r *Remote) Get(ctx context.Context, p string, off, length int64, version string) (io.ReadCloser, error) {
 	const op = "get"
 	if err := r.start(ctx, op, p, false); err != nil {
 		return nil, err
@@ -122,12 +123,19 @@ func (r *Remote) Get(ctx context.Context, p string, off, length int64) (io.ReadC
 		return nil, invalid(op, key, errors.New("negative offset"))
 	}
 	if length == 0 {
-		if _, err := r.head(ctx, op, key); err != nil {
+		o, err := r.head(ctx, op, key)
+		if err != nil {
 			return nil, err
+		}
+		if version != "" && o.etag != version {
+			return nil, precondition(op, key, "the object changed")
 		}
 		return io.NopCloser(bytes.NewReader(nil)), nil
 	}
 	in := &s3.GetObjectInput{Bucket: &r.bucket, Key: &key}
+	if version != "" {
+		in.IfMatch = &version
+	}
 	switch {
 	case length > 0:
 		in.Range = aws.String(fmt.Sprintf("bytes=%d-%d", off, off+length-1))
