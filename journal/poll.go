@@ -236,6 +236,7 @@ func (u *Uploader) applyChanges(changes []Change) error {
 		if c.Op == changeDelete {
 			ps.recent = append(ps.recent, time.Now())
 		}
+		u.log.Debug("remote change", "op", c.Op, "path", c.Path, "to", c.To, "version", c.Version)
 		if err := u.ApplyChange(c); err != nil {
 			u.log.Warn("apply remote change", "op", c.Op, "path", c.Path, "err", err)
 			continue

@@ -140,6 +140,7 @@ func (u *Uploader) ApplyChange(c Change) error {
 func (u *Uploader) applyPut(e remote.Entry) error {
 	e.Dir = false
 	id, dir, ok := u.cfg.Tree.NodeAt(e.Path)
+	u.log.Debug("apply remote put", "path", e.Path, "version", e.Version, "node", id, "pending", ok && u.pendingFor(id))
 	if !ok {
 		return u.takeRemote(e)
 	}
@@ -186,6 +187,7 @@ func (u *Uploader) applyDelete(p string) error {
 	if !ok || dir {
 		return nil
 	}
+	u.log.Debug("apply remote delete", "path", p, "node", id)
 	u.saveUploaded(id, nil)
 	if u.pendingFor(id) {
 		// Edited here, deleted there: the local file stays and goes up again.

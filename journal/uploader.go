@@ -299,6 +299,7 @@ func (u *Uploader) run(a *action) {
 		if a.change != nil {
 			u.addChange(*a.change)
 		}
+		u.log.Debug("uploaded", "action", a.kind.String(), "path", a.path, "to", a.to, "node", a.node, "note", note)
 		u.finish(a.ops, note, hash, nil)
 	case errors.Is(err, errModified):
 		// Modified during upload: try again once it settles. Not a failure.

@@ -47,7 +47,8 @@ func runModel(t *testing.T, renames bool) {
 	t.Logf("seed %d (rerun with FERRY_E2E_SEED=%d)", seed, seed)
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	// B reaches the bucket through a proxy that goes down at random.
-	f, proxy, a, b := offlinePair(t)
+	// Debug logs: a failure prints what each device uploaded and applied.
+	f, proxy, a, b := offlinePair(t, "--log-level", "debug")
 	devs := []*ferryMount{a, b}
 	offline := false
 

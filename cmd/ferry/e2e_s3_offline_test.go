@@ -11,11 +11,11 @@ import (
 
 // offlinePair mounts one bucket twice: A directly, B through a proxy that
 // the test can take down.
-func offlinePair(t *testing.T) (f *s3Fixture, proxy *tcpProxy, a, b *ferryMount) {
+func offlinePair(t *testing.T, extra ...string) (f *s3Fixture, proxy *tcpProxy, a, b *ferryMount) {
 	t.Helper()
 	f = newS3(t)
 	proxy = newTCPProxy(t, f.srv.Endpoint)
-	flags := []string{"--write-back", "100ms", "--poll-interval", "1s", "--rescan-interval", "0"}
+	flags := append([]string{"--write-back", "100ms", "--poll-interval", "1s", "--rescan-interval", "0"}, extra...)
 	a = f.mount(t, f.dirs(t), append(flags, "--device-name", "devA")...)
 	b = startMountEnv(t, f.dirs(t), f.env(), append(flags, "--s3-endpoint", proxy.URL(), "--device-name", "devB")...)
 	return f, proxy, a, b
