@@ -149,7 +149,12 @@ func (u *Uploader) remove(ctx context.Context, a *action) (note, hash string, er
 		// changed meanwhile is a conflict, not something to throw away.
 		var cond remote.Cond
 		up, known := u.loadUploaded(a.node)
-		if known && up.Path == a.path {
+		if !known {
+			// Never uploaded, or its remote copy is already gone: what
+			// is at the path now is someone else's.
+			return "not on the remote", "", nil
+		}
+		if up.Path == a.path {
 			cond.IfMatch = up.Version
 		}
 		err := r.Delete(ctx, a.path, cond)

@@ -128,7 +128,7 @@ func (u *Uploader) ApplyChange(c Change) error {
 	case changeMkdir:
 		return u.applyMkdir(c.entry(c.Path))
 	case changeDelete:
-		return u.applyDelete(c.Path)
+		return u.applyDelete(c.Path, c.Version)
 	case changeRmdir:
 		return u.applyRmdir(c.Path)
 	case changeMove:
@@ -182,12 +182,19 @@ func (u *Uploader) applyMkdir(e remote.Entry) error {
 	return u.takeRemote(e)
 }
 
-func (u *Uploader) applyDelete(p string) error {
+// applyDelete applies the remote delete of the file at p. With a version,
+// only that version was deleted: a file here that this device knows as
+// another version (uploaded after the delete) stays.
+func (u *Uploader) applyDelete(p, version string) error {
 	id, dir, ok := u.cfg.Tree.NodeAt(p)
 	if !ok || dir {
 		return nil
 	}
-	u.log.Debug("apply remote delete", "path", p, "node", id)
+	up, known := u.loadUploaded(id)
+	u.log.Debug("apply remote delete", "path", p, "version", version, "node", id, "known", up.Version)
+	if version != "" && known && up.Path == p && up.Version != "" && up.Version != version {
+		return nil
+	}
 	u.saveUploaded(id, nil)
 	if u.pendingFor(id) {
 		// Edited here, deleted there: the local file stays and goes up again.
@@ -229,7 +236,7 @@ func (u *Uploader) applyMove(c Change) error {
 		return u.applyPut(c.entry(c.To))
 	}
 	if _, _, taken := tree.NodeAt(c.To); taken {
-		if err := u.applyDelete(c.To); err != nil {
+		if err := u.applyDelete(c.To, ""); err != nil {
 			return err
 		}
 	}
