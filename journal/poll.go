@@ -37,6 +37,7 @@ type PollConfig struct {
 // PollStats is the poller's part of `ferry status`.
 type PollStats struct {
 	LastPoll     time.Time `json:"last_poll,omitzero"`
+	Watching     bool      `json:"watching"` // the remote reports its changes itself
 	LastRescan   time.Time `json:"last_rescan,omitzero"`
 	Applied      uint64    `json:"remote_changes_applied"`
 	PollError    string    `json:"poll_error,omitempty"`
@@ -86,6 +87,10 @@ func (u *Uploader) StartPolling(cfg PollConfig) {
 	u.pollMu.Unlock()
 	u.wg.Add(1)
 	go u.pollLoop()
+	if w, ok := u.remote.(remote.Watcher); ok {
+		u.wg.Add(1)
+		go u.watchLoop(w)
+	}
 }
 
 func (u *Uploader) saveCursor(t time.Time) {
@@ -122,7 +127,11 @@ func (u *Uploader) pollLoop() {
 			lastExpire = time.Now()
 			u.expireLog(u.ctx)
 		}
-		timer.Reset(ps.cfg.Interval)
+		interval := ps.cfg.Interval
+		if u.watching.Load() {
+			interval = max(interval, watchFallback) // the watcher kicks
+		}
+		timer.Reset(interval)
 	}
 }
 
@@ -383,6 +392,7 @@ func (u *Uploader) PollStats() PollStats {
 	if sk, ok := u.remote.(remote.Skipper); ok {
 		s.SkippedKeys = sk.Skipped()
 	}
+	s.Watching = u.watching.Load()
 	return s
 }
 
@@ -440,20 +450,16 @@ func (u *Uploader) Rescan(ctx context.Context) error {
 	var changes []Change
 	err := w.Walk(ctx, func(e remote.Entry) error {
 		seen[e.Path] = true
-		id, dir, ok := u.cfg.Tree.NodeAt(e.Path)
+		_, dir, ok := u.cfg.Tree.NodeAt(e.Path)
 		if e.Dir {
 			if !ok || !dir {
 				changes = append(changes, Change{Op: changeMkdir, Path: e.Path, Dir: true, MTime: e.ModTime, Mode: uint32(e.Mode.Perm())})
 			}
 			return nil
 		}
-		if ok && !dir {
-			if up, known := u.loadUploaded(id); known && up.Version == e.Version {
-				return nil
-			}
+		if c, ok := u.fileChange(e); ok {
+			changes = append(changes, c)
 		}
-		changes = append(changes, Change{Op: changePut, Path: e.Path, Version: e.Version, Size: e.Size,
-			MTime: e.ModTime, Mode: uint32(e.Mode.Perm()), Hash: e.Hash, Link: e.Link})
 		return nil
 	})
 	if err != nil {

@@ -23,6 +23,8 @@ type Tree interface {
 	NodeAt(path string) (id uint64, dir, ok bool)
 	// NodesUnder returns the node at path and everything below it.
 	NodesUnder(path string) []uint64
+	// FilesUnder counts the files and symlinks below the directory path.
+	FilesUnder(path string) int
 	// ApplyEntry makes the node at e.Path match e (content absent) and
 	// returns its id, which is new if the old node was open or missing.
 	ApplyEntry(e remote.Entry) (uint64, error)
@@ -209,9 +211,9 @@ func (u *Uploader) applyRmdir(p string) error {
 	if !ok || !dir {
 		return nil
 	}
-	ids := u.cfg.Tree.NodesUnder(p)
-	if len(ids) > 1 || u.pendingFor(ids...) {
-		return nil // something local is inside: the directory stays
+	// Empty directories inside go with it; a file keeps it.
+	if u.cfg.Tree.FilesUnder(p) > 0 || u.pendingFor(u.cfg.Tree.NodesUnder(p)...) {
+		return nil
 	}
 	return u.cfg.Tree.RemoveAt(p)
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ferry-fs/ferry/cache"
@@ -59,6 +60,8 @@ type Uploader struct {
 	src    Source
 	cfg    Config
 	log    *slog.Logger
+
+	watching atomic.Bool // the remote's watcher reports its changes
 
 	// mu guards everything below.
 	mu       sync.Mutex

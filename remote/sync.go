@@ -63,3 +63,24 @@ type Walker interface {
 type Skipper interface {
 	Skipped() []string
 }
+
+// Changes is one batch of what a Watcher saw.
+type Changes struct {
+	// Paths changed in the tree: files written, made or removed, and
+	// directories made or removed. Relative, slash-separated.
+	Paths []string
+	// Log: something was added to the change log in the area.
+	Log bool
+	// Lost: the watcher missed events (its queue overflowed, a directory
+	// could not be watched); only a full listing can tell what changed.
+	Lost bool
+}
+
+// Watcher is a remote that reports changes as they happen, so that they
+// need no polling: a local folder, watched by the operating system.
+type Watcher interface {
+	// Watch calls fn with each batch of changes, one call at a time, until
+	// ctx ends (it then returns nil). It returns an error at once if the
+	// remote cannot be watched; the caller polls instead.
+	Watch(ctx context.Context, fn func(Changes)) error
+}

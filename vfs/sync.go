@@ -113,17 +113,30 @@ func (fs *FS) walk(p string) (*node, error) {
 
 // NodesUnder returns the ids of the node at p and everything below it.
 func (fs *FS) NodesUnder(p string) []uint64 {
+	ids, _ := fs.under(p)
+	return ids
+}
+
+// FilesUnder counts the files and symlinks below p.
+func (fs *FS) FilesUnder(p string) int {
+	_, files := fs.under(p)
+	return files
+}
+
+// under returns the ids of the node at p and everything below it, and how
+// many of them are not directories.
+func (fs *FS) under(p string) (ids []uint64, files int) {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	n, err := fs.walk(p)
 	if err != nil {
-		return nil
+		return nil, 0
 	}
-	var ids []uint64
 	var visit func(n *node)
 	visit = func(n *node) {
 		ids = append(ids, n.ID)
 		if !n.isDir() {
+			files++
 			return
 		}
 		d, err := fs.dir(n.ID)
@@ -137,7 +150,7 @@ func (fs *FS) NodesUnder(p string) []uint64 {
 		}
 	}
 	visit(n)
-	return ids
+	return ids, files
 }
 
 // ensureDirs makes the directories of p's parents that are missing and

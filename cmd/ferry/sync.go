@@ -395,6 +395,9 @@ func printSyncStatus(w io.Writer, st statusReply) {
 		last = st.LastPoll.Format(time.RFC3339)
 	}
 	fmt.Fprintf(w, "last poll:\t%s (%d remote changes applied)\n", last, st.Applied)
+	if st.Watching {
+		fmt.Fprintf(w, "watching:\tthe folder reports its changes as they happen\n")
+	}
 	if !st.LastRescan.IsZero() {
 		fmt.Fprintf(w, "last rescan:\t%s\n", st.LastRescan.Format(time.RFC3339))
 	}

@@ -1,0 +1,145 @@
+package journal
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"time"
+
+	"github.com/ferry-fs/ferry/remote"
+)
+
+// watchFallback is how often a watched remote's change log is still
+// polled, in case the watcher missed something it could not tell.
+const watchFallback = time.Minute
+
+// watchLoop applies what the remote's watcher reports as it happens: a
+// write to the change log makes the poller poll now, and any other path is
+// compared with the remote like a rescan would, for just that path. If the
+// remote cannot be watched, the poller keeps its interval.
+func (u *Uploader) watchLoop(w remote.Watcher) {
+	defer u.wg.Done()
+	u.watching.Store(true)
+	err := w.Watch(u.ctx, func(c remote.Changes) {
+		if c.Log {
+			u.Kick()
+		}
+		if c.Lost {
+			u.log.Warn("the watcher missed changes; listing the whole remote")
+			if err := u.Rescan(u.ctx); err != nil && u.ctx.Err() == nil {
+				u.log.Warn("rescan remote", "err", err)
+			}
+			return
+		}
+		if len(c.Paths) > 0 {
+			if err := u.syncPaths(u.ctx, c.Paths); err != nil && u.ctx.Err() == nil {
+				u.log.Warn("apply watched changes", "err", err)
+			}
+		}
+	})
+	u.watching.Store(false)
+	if err != nil && u.ctx.Err() == nil {
+		u.log.Warn("cannot watch the remote; polling it instead", "err", err)
+		u.Kick()
+	}
+}
+
+// syncPaths brings the remote's state of paths into the mount. A path
+// with uploads of its own waiting is left to them: their conditional
+// writes find out about anyone else's change.
+func (u *Uploader) syncPaths(ctx context.Context, paths []string) error {
+	slices.Sort(paths)
+	var changes []Change
+	var known []string // the remote paths of files ferry knows, read once if needed
+	for _, p := range paths {
+		e, err := u.remote.Stat(ctx, p)
+		switch {
+		case errors.Is(err, remote.ErrNotFound):
+			_, dir, ok := u.cfg.Tree.NodeAt(p)
+			if !ok {
+				continue
+			}
+			if !dir {
+				changes = append(changes, Change{Op: changeDelete, Path: p})
+				continue
+			}
+			if known == nil {
+				known = u.uploadedPaths()
+			}
+			for _, q := range known {
+				if isBelow(q, p) {
+					changes = append(changes, Change{Op: changeDelete, Path: q})
+				}
+			}
+			changes = append(changes, Change{Op: changeRmdir, Path: p, Dir: true})
+		case err != nil:
+			return err
+		case e.Dir:
+			if _, dir, ok := u.cfg.Tree.NodeAt(p); !ok || !dir {
+				// New here: list all of it, since what was put inside
+				// before it was watched made no events.
+				if err := u.listNew(ctx, e, &changes); err != nil {
+					return err
+				}
+			}
+		default:
+			if c, ok := u.fileChange(e); ok {
+				changes = append(changes, c)
+			}
+		}
+	}
+	if len(changes) == 0 {
+		return nil
+	}
+	u.pollMu.Lock()
+	defer u.pollMu.Unlock()
+	if u.poll == nil {
+		return nil
+	}
+	if u.poll.cfg.UploadOnly {
+		return u.reupload(changes)
+	}
+	return u.applyChanges(changes)
+}
+
+// fileChange is the put that makes the mount show the remote file e, if
+// the mount shows another version and has no upload of its own waiting.
+func (u *Uploader) fileChange(e remote.Entry) (Change, bool) {
+	if id, dir, ok := u.cfg.Tree.NodeAt(e.Path); ok && !dir {
+		if up, known := u.loadUploaded(id); known && up.Version == e.Version {
+			return Change{}, false
+		}
+		if u.pendingFor(id) {
+			return Change{}, false
+		}
+	}
+	return Change{Op: changePut, Path: e.Path, Version: e.Version, Size: e.Size,
+		MTime: e.ModTime, Mode: uint32(e.Mode.Perm()), Hash: e.Hash, Link: e.Link}, true
+}
+
+// listNew adds the changes that bring the new directory d, and all that
+// is below it, into the mount.
+func (u *Uploader) listNew(ctx context.Context, d remote.Entry, changes *[]Change) error {
+	*changes = append(*changes, Change{Op: changeMkdir, Path: d.Path, Dir: true, MTime: d.ModTime, Mode: uint32(d.Mode.Perm())})
+	var dirs []remote.Entry
+	err := u.remote.List(ctx, d.Path, func(e remote.Entry) error {
+		if e.Dir {
+			dirs = append(dirs, e)
+		} else if c, ok := u.fileChange(e); ok {
+			*changes = append(*changes, c)
+		}
+		return nil
+	})
+	if errors.Is(err, remote.ErrNotFound) {
+		return nil // gone again meanwhile
+	}
+	if err != nil {
+		return err
+	}
+	for _, sub := range dirs {
+		if err := u.listNew(ctx, sub, changes); err != nil {
+			return err
+		}
+	}
+	return nil
+}
