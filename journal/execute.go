@@ -150,9 +150,13 @@ func (u *Uploader) remove(ctx context.Context, a *action) (note, hash string, er
 		var cond remote.Cond
 		up, known := u.loadUploaded(a.node)
 		if !known {
-			// Never uploaded, or its remote copy is already gone: what
-			// is at the path now is someone else's.
-			return "not on the remote", "", nil
+			// Never uploaded, or its remote copy is already gone; but
+			// it may have replaced a file this device knows there.
+			v, ok := u.versionAt(a.path)
+			if !ok {
+				return "not on the remote", "", nil // someone else's
+			}
+			up = uploaded{Path: a.path, Version: v}
 		}
 		if up.Path == a.path {
 			cond.IfMatch = up.Version
@@ -278,11 +282,14 @@ func (u *Uploader) put(ctx context.Context, a *action, path string) (note, hash 
 			}
 		}
 	}
+	// Overwrite only the version this device knows. Knowing none (a new
+	// file, or one whose remote copy was deleted meanwhile), it writes
+	// only where nothing is: whatever is there is someone else's.
 	var cond remote.Cond
 	switch {
 	case known && up.Path == path && up.Version != "":
 		cond.IfMatch = up.Version
-	case a.created && !a.replaces && up.Version == "":
+	case (a.created || !known) && !a.replaces && up.Version == "":
 		cond.IfNoneMatch = true
 	}
 	if hash != "" {

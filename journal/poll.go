@@ -75,6 +75,7 @@ func (u *Uploader) StartPolling(cfg PollConfig) {
 	if cfg.Retention <= 0 {
 		cfg.Retention = 7 * 24 * time.Hour
 	}
+	synced := u.Synced()
 	u.pollMu.Lock()
 	u.poll = &pollState{cfg: cfg, seen: map[string]time.Time{}, kick: make(chan struct{}, 1),
 		cursor: time.Unix(0, int64(u.store.GetUint(metaKeyCursor)))}
@@ -88,8 +89,16 @@ func (u *Uploader) StartPolling(cfg PollConfig) {
 	u.wg.Add(1)
 	go u.pollLoop()
 	if w, ok := u.remote.(remote.Watcher); ok {
+		// Wait for the watch to be in place, so that what changes on the
+		// remote once the mount is up is never missed.
+		ready := make(chan struct{})
 		u.wg.Add(1)
-		go u.watchLoop(w)
+		go u.watchLoop(w, synced, ready)
+		select {
+		case <-ready:
+		case <-time.After(watchSetup):
+			u.log.Warn("watching the remote takes long; the mount starts meanwhile")
+		}
 	}
 }
 
@@ -444,6 +453,7 @@ func (u *Uploader) Rescan(ctx context.Context) error {
 		return errors.New("this remote cannot be rescanned")
 	}
 	u.store.Fold()
+	start := time.Now()
 	// Only files known before the listing started can be missing from it.
 	known := u.uploadedPaths()
 	seen := map[string]bool{}
@@ -478,20 +488,33 @@ func (u *Uploader) Rescan(ctx context.Context) error {
 		u.poll = &pollState{seen: map[string]time.Time{}, kick: make(chan struct{}, 1)}
 	}
 	u.poll.stats.LastRescan = time.Now()
+	changes = u.untouched(changes, start)
 	if u.poll.cfg.UploadOnly {
 		return u.reupload(changes)
 	}
 	return u.applyChanges(changes)
 }
 
-// uploadedPaths lists the remote paths of the files ferry uploaded or adopted.
-func (u *Uploader) uploadedPaths() []string {
-	recs := map[uint64]string{}
+// versionAt returns the version of the file at remote path p that this
+// device knows, whichever node it belonged to.
+func (u *Uploader) versionAt(p string) (string, bool) {
+	recs := u.records()
+	for _, up := range recs {
+		if up.Path == p && up.Version != "" {
+			return up.Version, true
+		}
+	}
+	return "", false
+}
+
+// records returns the uploaded records, by node.
+func (u *Uploader) records() map[uint64]uploaded {
+	recs := map[uint64]uploaded{}
 	u.store.View(func(tx *bolt.Tx) error {
 		return cache.BucketOf(tx, cache.Uploaded).ForEach(func(k, v []byte) error {
 			var up uploaded
 			if json.Unmarshal(v, &up) == nil {
-				recs[cache.KeyValue(k)] = up.Path
+				recs[cache.KeyValue(k)] = up
 			}
 			return nil
 		})
@@ -501,13 +524,19 @@ func (u *Uploader) uploadedPaths() []string {
 		if up == nil {
 			delete(recs, id)
 		} else {
-			recs[id] = up.Path
+			recs[id] = *up
 		}
 	}
 	u.mu.Unlock()
+	return recs
+}
+
+// uploadedPaths lists the remote paths of the files ferry uploaded or adopted.
+func (u *Uploader) uploadedPaths() []string {
+	recs := u.records()
 	paths := make([]string, 0, len(recs))
-	for _, p := range recs {
-		paths = append(paths, p)
+	for _, up := range recs {
+		paths = append(paths, up.Path)
 	}
 	return paths
 }

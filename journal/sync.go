@@ -165,7 +165,7 @@ func (u *Uploader) applyPut(e remote.Entry) error {
 		return err
 	}
 	err := u.takeRemote(e)
-	if errors.Is(err, ErrKind) {
+	if errors.Is(err, ErrKind) || errors.Is(err, ErrLocalChanges) {
 		_, err = u.keepBoth(id, e)
 	}
 	return err
@@ -198,12 +198,16 @@ func (u *Uploader) applyDelete(p, version string) error {
 		return nil
 	}
 	u.saveUploaded(id, nil)
-	if u.pendingFor(id) {
+	err := ErrLocalChanges
+	if !u.pendingFor(id) {
+		err = u.cfg.Tree.RemoveAt(p)
+	}
+	if errors.Is(err, ErrLocalChanges) {
 		// Edited here, deleted there: the local file stays and goes up again.
 		u.log.Info("kept a file deleted on the remote but changed here", "path", p)
 		return nil
 	}
-	return u.cfg.Tree.RemoveAt(p)
+	return err
 }
 
 func (u *Uploader) applyRmdir(p string) error {
@@ -242,7 +246,16 @@ func (u *Uploader) applyMove(c Change) error {
 			return err
 		}
 	}
-	if err := tree.MoveAt(c.Path, c.To); err != nil {
+	err := tree.MoveAt(c.Path, c.To)
+	if errors.Is(err, ErrLocalChanges) && !dir {
+		// A file being written here is at the new name: it becomes a
+		// conflict copy beside the moved version, and the old name goes.
+		if err := u.applyPut(c.entry(c.To)); err != nil {
+			return err
+		}
+		return u.applyDelete(c.Path, "")
+	}
+	if err != nil {
 		return fmt.Errorf("apply remote move %s → %s: %w", c.Path, c.To, err)
 	}
 	// The uploaded records follow, so later changes stay conditional.
@@ -265,6 +278,11 @@ func isBelow(p, dir string) bool {
 // ErrKind is the tree's answer when the remote has another kind of entry
 // (file, directory, symlink) at a path than the mount.
 var ErrKind = errors.New("a different kind of entry is at this path")
+
+// ErrLocalChanges is the tree's answer when a file has changes that are not
+// even journaled yet (it is open for writing): it cannot be replaced or
+// removed without losing them.
+var ErrLocalChanges = errors.New("the file is being changed here")
 
 // conflictOnPut handles a conditional write that failed because someone
 // else changed path: the remote version keeps the name and the local one

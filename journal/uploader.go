@@ -69,6 +69,10 @@ type Uploader struct {
 	known    map[uint64]*uploaded   // uploaded records written this run
 	progress map[uint64]*inProgress // resumable uploads written this run
 	running  map[*action]bool       // actions under way
+	// done: when an action last finished at each remote path, for the
+	// last hour, so that a listing taken meanwhile is not mistaken for
+	// someone else's change (see touched).
+	done     map[string]time.Time
 	failed   int
 	doneSeqs []uint64 // done ops kept for history, oldest first
 	flushSeq uint64   // ops up to here skip the write-back delay
@@ -296,6 +300,7 @@ func (u *Uploader) run(a *action) {
 	switch {
 	case err == nil:
 		u.plan.remove(a)
+		u.noteDone(a)
 		u.stats.LastUpload = time.Now()
 		u.stats.UploadedOps += uint64(len(a.ops))
 		u.mu.Unlock()

@@ -3,6 +3,7 @@ package journal
 import (
 	"context"
 	"errors"
+	"path"
 	"slices"
 	"time"
 
@@ -13,14 +14,29 @@ import (
 // polled, in case the watcher missed something it could not tell.
 const watchFallback = time.Minute
 
+// watchSetup bounds how long a mount waits for its watch to be in place.
+const watchSetup = 10 * time.Second
+
 // watchLoop applies what the remote's watcher reports as it happens: a
 // write to the change log makes the poller poll now, and any other path is
 // compared with the remote like a rescan would, for just that path. If the
 // remote cannot be watched, the poller keeps its interval.
-func (u *Uploader) watchLoop(w remote.Watcher) {
+func (u *Uploader) watchLoop(w remote.Watcher, synced bool, ready chan<- struct{}) {
 	defer u.wg.Done()
 	u.watching.Store(true)
 	err := w.Watch(u.ctx, func(c remote.Changes) {
+		if c.Started {
+			close(ready)
+			ready = nil
+			// A cache that was mounted before missed what changed
+			// while it was not; a new one imports the remote instead.
+			if synced {
+				if err := u.Rescan(u.ctx); err != nil && u.ctx.Err() == nil {
+					u.log.Warn("rescan remote", "err", err)
+				}
+			}
+			return
+		}
 		if c.Log {
 			u.Kick()
 		}
@@ -38,6 +54,9 @@ func (u *Uploader) watchLoop(w remote.Watcher) {
 		}
 	})
 	u.watching.Store(false)
+	if ready != nil {
+		close(ready)
+	}
 	if err != nil && u.ctx.Err() == nil {
 		u.log.Warn("cannot watch the remote; polling it instead", "err", err)
 		u.Kick()
@@ -48,10 +67,15 @@ func (u *Uploader) watchLoop(w remote.Watcher) {
 // with uploads of its own waiting is left to them: their conditional
 // writes find out about anyone else's change.
 func (u *Uploader) syncPaths(ctx context.Context, paths []string) error {
+	start := time.Now()
 	slices.Sort(paths)
 	var changes []Change
 	var known []string // the remote paths of files ferry knows, read once if needed
+	busy := u.touched(start)
 	for _, p := range paths {
+		if busy(p) {
+			continue // most likely the echo of this device's own uploads
+		}
 		e, err := u.remote.Stat(ctx, p)
 		switch {
 		case errors.Is(err, remote.ErrNotFound):
@@ -88,7 +112,7 @@ func (u *Uploader) syncPaths(ctx context.Context, paths []string) error {
 			}
 		}
 	}
-	if len(changes) == 0 {
+	if changes = u.untouched(changes, start); len(changes) == 0 {
 		return nil
 	}
 	u.pollMu.Lock()
@@ -100,6 +124,75 @@ func (u *Uploader) syncPaths(ctx context.Context, paths []string) error {
 		return u.reupload(changes)
 	}
 	return u.applyChanges(changes)
+}
+
+// noteDone records that action a finished now. Callers hold mu.
+func (u *Uploader) noteDone(a *action) {
+	now := time.Now()
+	if u.done == nil {
+		u.done = map[string]time.Time{}
+	}
+	if len(u.done) > 10000 {
+		for p, t := range u.done {
+			if now.Sub(t) > time.Hour {
+				delete(u.done, p)
+			}
+		}
+	}
+	u.done[a.path] = now
+	if a.to != "" {
+		u.done[a.to] = now
+	}
+}
+
+// touched returns a test of whether an upload action waiting, running or
+// finished since t concerns a path, a directory above it or anything below
+// it. What the remote showed of such a path may be this device's own work
+// in progress: the actions, being conditional, see anyone else's change.
+func (u *Uploader) touched(since time.Time) func(p string) bool {
+	exact, above := map[string]bool{}, map[string]bool{}
+	add := func(x string) {
+		if x == "" {
+			return
+		}
+		exact[x] = true
+		for d := path.Dir(x); d != "." && d != "/"; d = path.Dir(d) {
+			above[d] = true
+		}
+	}
+	u.mu.Lock()
+	for _, a := range u.plan.acts {
+		if a != nil {
+			add(a.path)
+			add(a.to)
+		}
+	}
+	for p, t := range u.done {
+		if !t.Before(since) {
+			add(p)
+		}
+	}
+	u.mu.Unlock()
+	return func(p string) bool {
+		if exact[p] || above[p] {
+			return true
+		}
+		for d := path.Dir(p); d != "." && d != "/"; d = path.Dir(d) {
+			if exact[d] {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+// untouched drops the changes to paths that this device's own uploads
+// touched since t.
+func (u *Uploader) untouched(changes []Change, since time.Time) []Change {
+	busy := u.touched(since)
+	return slices.DeleteFunc(changes, func(c Change) bool {
+		return busy(c.Path) || (c.To != "" && busy(c.To))
+	})
 }
 
 // fileChange is the put that makes the mount show the remote file e, if

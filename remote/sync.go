@@ -74,6 +74,9 @@ type Changes struct {
 	// Lost: the watcher missed events (its queue overflowed, a directory
 	// could not be watched); only a full listing can tell what changed.
 	Lost bool
+	// Started: the watch is in place, from now on nothing is missed. The
+	// first batch, alone.
+	Started bool
 }
 
 // Watcher is a remote that reports changes as they happen, so that they

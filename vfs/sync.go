@@ -82,6 +82,12 @@ func (fs *FS) sendNotes() {
 // symlink) at a path than the mount.
 var ErrKind = journal.ErrKind
 
+// busy reports whether n is a file with changes not journaled yet, which
+// a remote change must not replace. Callers hold mu.
+func (n *node) busy() bool {
+	return n.Kind == cache.File && (n.dirty || n.writers > 0)
+}
+
 // NodeAt returns the node at the slash-separated path p ("" is the root).
 func (fs *FS) NodeAt(p string) (id uint64, dir, ok bool) {
 	fs.mu.Lock()
@@ -203,7 +209,8 @@ func (fs *FS) install(p, n *node, b *cache.Batch) {
 // keeps its id, unless it is a file that is open: then it is detached like
 // an unlinked file, so its handles keep reading what they opened, and a
 // new node takes its place. A node of another kind at the path is
-// ErrKind. The caller makes sure a node it replaces has nothing pending.
+// ErrKind, and a file open for writing journal.ErrLocalChanges. The caller
+// makes sure a node it replaces has nothing pending in the journal.
 func (fs *FS) ApplyEntry(e remote.Entry) (uint64, error) {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
@@ -238,6 +245,9 @@ func (fs *FS) ApplyEntry(e remote.Entry) (uint64, error) {
 		}
 		if n.Kind != kind {
 			return 0, ErrKind
+		}
+		if n.busy() {
+			return 0, journal.ErrLocalChanges
 		}
 		if kind == cache.File && n.opens > 0 {
 			now := time.Now().UnixNano()
@@ -305,6 +315,9 @@ func (fs *FS) RemoveAt(p string) error {
 	var gone []*node
 	var drop func(n *node) error
 	drop = func(n *node) error {
+		if n.busy() {
+			return journal.ErrLocalChanges
+		}
 		if n.isDir() {
 			d, err := fs.dir(n.ID)
 			if err != nil {
@@ -359,6 +372,9 @@ func (fs *FS) MoveAt(from, to string) error {
 	op, err := fs.dir(n.Parent)
 	if err != nil {
 		return err
+	}
+	if t, err := fs.walk(to); err == nil && t.busy() {
+		return journal.ErrLocalChanges
 	}
 	b := new(cache.Batch)
 	var made []*node

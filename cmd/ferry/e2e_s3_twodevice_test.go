@@ -199,3 +199,42 @@ func TestE2ETwoDevicesStaleOpen(t *testing.T) {
 	a.unmount()
 	b.unmount()
 }
+
+// TestE2ETwoDevicesEditWhileOpen: B has a file open for writing when A's
+// new version of it arrives. B's writes, before and after, must survive
+// (as a conflict copy), and A's version must keep the name.
+func TestE2ETwoDevicesEditWhileOpen(t *testing.T) {
+	t.Parallel()
+	_, a, b := twoDevices(t, "--rescan-interval", "0", "--poll-interval", "1h")
+	pa, pb := filepath.Join(a.MP, "doc.txt"), filepath.Join(b.MP, "doc.txt")
+	writeFile(t, pa, []byte("base\n"))
+	a.flush()
+	mustFerry(t, time.Minute, "sync", b.MP)
+	f, err := os.OpenFile(pb, os.O_WRONLY, 0) // no O_TRUNC: nothing journaled until close
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString("B, first half\n"); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, pa, []byte("A's new version\n"))
+	a.flush()
+	mustFerry(t, time.Minute, "sync", b.MP)
+	if _, err := f.WriteString("B, second half\n"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b.flush()
+	mustFerry(t, time.Minute, "sync", a.MP)
+	want := []string{"A's new version\n", "B, first half\nB, second half\n"}
+	for _, m := range []*ferryMount{a, b} {
+		got := dirContents(t, m.MP)
+		if got["doc.txt"] != want[0] || fmt.Sprint(values(got)) != fmt.Sprint(want) {
+			t.Errorf("%s: %q; want doc.txt = %q and a conflict copy %q", m.MP, got, want[0], want[1])
+		}
+	}
+	a.unmount()
+	b.unmount()
+}

@@ -231,12 +231,12 @@ func runMount(remoteSpec, mpArg string, o mountOptions) error {
 	if err := fs.StartImport(rem, up.Adopt); err != nil {
 		return err
 	}
+	pc := o.sync.pollConfig()
+	pc.UploadOnly = o.sync.mode == modeUpload
+	up.StartPolling(pc) // a watched remote is watched from here on
 	bg, stopBg := context.WithCancel(ctx)
 	defer stopBg()
 	go importTree(bg, fs, rem, up, t.name, log)
-	pc := o.sync.pollConfig()
-	pc.UploadOnly = o.sync.mode == modeUpload
-	up.StartPolling(pc)
 	stopTrash := startTrashPurge(ctx, rem, o.sync.trashDays, log)
 	defer stopTrash()
 	stopEvictor := startEvictor(fs, up, int64(o.cacheMax))

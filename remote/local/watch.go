@@ -34,6 +34,7 @@ func (l *Local) Watch(ctx context.Context, fn func(remote.Changes)) error {
 	if err := l.watchTree(w, l.root); err != nil {
 		return err
 	}
+	fn(remote.Changes{Started: true})
 	var batch remote.Changes
 	seen := map[string]bool{}
 	var quiet, limit <-chan time.Time
