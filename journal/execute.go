@@ -149,6 +149,22 @@ func (u *Uploader) remove(ctx context.Context, a *action) (note, hash string, er
 		// changed meanwhile is a conflict, not something to throw away.
 		var cond remote.Cond
 		up, known := u.loadUploaded(a.node)
+		if known && up.Path == a.path && up.Version == "" {
+			// Only an upload that may have landed unrecorded (a crash,
+			// or a refused one): delete it only if it did.
+			e, err := r.Stat(ctx, a.path)
+			switch {
+			case errors.Is(err, remote.ErrNotFound):
+				u.saveUploaded(a.node, nil)
+				return "not on the remote", "", nil
+			case err != nil:
+				return "", "", err
+			case up.Pending == "" || e.Hash != up.Pending:
+				known = false
+			default:
+				up.Version = e.Version
+			}
+		}
 		if !known {
 			// Never uploaded, or its remote copy is already gone; but
 			// it may have replaced a file this device knows there.
@@ -165,7 +181,8 @@ func (u *Uploader) remove(ctx context.Context, a *action) (note, hash string, er
 		if errors.Is(err, remote.ErrPrecondition) && up.Pending != "" {
 			// Perhaps ferry's own upload landed unrecorded before a crash.
 			if e, serr := r.Stat(ctx, a.path); serr == nil && e.Hash == up.Pending {
-				err = r.Delete(ctx, a.path, remote.Cond{IfMatch: e.Version})
+				cond.IfMatch = e.Version
+				err = r.Delete(ctx, a.path, cond)
 			}
 		}
 		if errors.Is(err, remote.ErrPrecondition) && u.cfg.Tree != nil {

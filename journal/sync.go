@@ -292,6 +292,15 @@ func (u *Uploader) conflictOnPut(ctx context.Context, a *action, p string) (stri
 		return "", nil
 	}
 	if id, _, ok := u.cfg.Tree.NodeAt(p); !ok || id != a.node {
+		// This upload did not land: forget that it might have.
+		if up, ok := u.loadUploaded(a.node); ok && up.Pending != "" {
+			up.Pending = ""
+			if up.Version == "" {
+				u.saveUploaded(a.node, nil)
+			} else {
+				u.saveUploaded(a.node, &up)
+			}
+		}
 		return "superseded: another version took this name", nil
 	}
 	e, err := u.remote.Stat(ctx, p)
