@@ -149,7 +149,8 @@ func (u *Uploader) remove(ctx context.Context, a *action) (note, hash string, er
 		// changed meanwhile is a conflict, not something to throw away.
 		var cond remote.Cond
 		up, known := u.loadUploaded(a.node)
-		if known && up.Path == a.path && up.Version == "" {
+		known = known && up.Path == a.path
+		if known && up.Version == "" {
 			// Only an upload that may have landed unrecorded (a crash,
 			// or a refused one): delete it only if it did.
 			e, err := r.Stat(ctx, a.path)
@@ -174,9 +175,7 @@ func (u *Uploader) remove(ctx context.Context, a *action) (note, hash string, er
 			}
 			up = uploaded{Path: a.path, Version: v}
 		}
-		if up.Path == a.path {
-			cond.IfMatch = up.Version
-		}
+		cond.IfMatch = up.Version
 		err := r.Delete(ctx, a.path, cond)
 		if errors.Is(err, remote.ErrPrecondition) && up.Pending != "" {
 			// Perhaps ferry's own upload landed unrecorded before a crash.

@@ -496,11 +496,15 @@ func (u *Uploader) Rescan(ctx context.Context) error {
 }
 
 // versionAt returns the version of the file at remote path p that this
-// device knows, whichever node it belonged to.
+// device knows from a node no longer there (one replaced by a rename, say).
+// The version of the node the mount shows at p is not for others to use.
 func (u *Uploader) versionAt(p string) (string, bool) {
-	recs := u.records()
-	for _, up := range recs {
-		if up.Path == p && up.Version != "" {
+	var live uint64
+	if u.cfg.Tree != nil {
+		live, _, _ = u.cfg.Tree.NodeAt(p)
+	}
+	for id, up := range u.records() {
+		if up.Path == p && up.Version != "" && id != live {
 			return up.Version, true
 		}
 	}
