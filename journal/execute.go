@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/ferry-fs/ferry/cache"
 	"github.com/ferry-fs/ferry/remote"
@@ -22,6 +23,9 @@ type uploaded struct {
 	// Pending is the hash of an upload under way: after a crash it tells
 	// ferry's own landed upload from someone else's change.
 	Pending string `json:"pending,omitempty"`
+	// Saved is when the record was written (Unix ns): of two nodes' records
+	// at one path, the later one knows the newer version.
+	Saved int64 `json:"t,omitempty"`
 }
 
 func (u *Uploader) loadUploaded(id uint64) (uploaded, bool) {
@@ -49,6 +53,9 @@ func (u *Uploader) loadUploaded(id uint64) (uploaded, bool) {
 // record is also kept in memory: the database only sees it once the log is
 // folded.
 func (u *Uploader) saveUploaded(id uint64, up *uploaded) {
+	if up != nil {
+		up.Saved = time.Now().UnixNano()
+	}
 	u.mu.Lock()
 	u.known[id] = up
 	u.mu.Unlock()
@@ -169,7 +176,10 @@ func (u *Uploader) remove(ctx context.Context, a *action) (note, hash string, er
 		if !known {
 			// Never uploaded, or its remote copy is already gone; but
 			// it may have replaced a file this device knows there.
-			v, ok := u.versionAt(a.path)
+			v, ok, err := u.versionAt(ctx, a.path)
+			if err != nil {
+				return "", "", err
+			}
 			if !ok {
 				return "not on the remote", "", nil // someone else's
 			}
@@ -301,11 +311,21 @@ func (u *Uploader) put(ctx context.Context, a *action, path string) (note, hash 
 	// Overwrite only the version this device knows. Knowing none (a new
 	// file, or one whose remote copy was deleted meanwhile), it writes
 	// only where nothing is: whatever is there is someone else's.
+	// A file that replaced another here (an editor's save: a temp file
+	// renamed over it) overwrites the version this device knew there.
 	var cond remote.Cond
-	switch {
-	case known && up.Path == path && up.Version != "":
-		cond.IfMatch = up.Version
-	case (a.created || !known) && !a.replaces && up.Version == "":
+	v := ""
+	if known && up.Path == path {
+		v = up.Version
+	}
+	if v == "" && a.replaces {
+		if v, _, err = u.versionAt(ctx, path); err != nil {
+			return "", "", err
+		}
+	}
+	if v != "" {
+		cond.IfMatch = v
+	} else {
 		cond.IfNoneMatch = true
 	}
 	if hash != "" {
@@ -516,8 +536,12 @@ func (u *Uploader) FetchRange(ctx context.Context, id uint64, off, length int64)
 	if errors.Is(err, remote.ErrPrecondition) {
 		// The remote has a newer version than the mount shows: show that
 		// one, and let the caller fetch again for its new size.
-		if rerr := u.refresh(ctx, up.Path); rerr != nil {
-			return nil, rerr
+		if t := u.cfg.Tree; t != nil {
+			if nid, _, ok := t.NodeAt(up.Path); ok && nid == id {
+				if rerr := u.refresh(ctx, up.Path); rerr != nil {
+					return nil, rerr
+				}
+			}
 		}
 		return nil, err
 	}

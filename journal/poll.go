@@ -136,11 +136,7 @@ func (u *Uploader) pollLoop() {
 			lastExpire = time.Now()
 			u.expireLog(u.ctx)
 		}
-		interval := ps.cfg.Interval
-		if u.watching.Load() {
-			interval = max(interval, watchFallback) // the watcher kicks
-		}
-		timer.Reset(interval)
+		timer.Reset(ps.cfg.Interval)
 	}
 }
 
@@ -496,19 +492,41 @@ func (u *Uploader) Rescan(ctx context.Context) error {
 }
 
 // versionAt returns the version of the file at remote path p that this
-// device knows from a node no longer there (one replaced by a rename, say).
-// The version of the node the mount shows at p is not for others to use.
-func (u *Uploader) versionAt(p string) (string, bool) {
+// device knows from a node no longer there (one replaced by a rename, say),
+// or nothing if there is none or the path is empty on the remote. The
+// version of the node the mount shows at p is not for others to use. The
+// remote's current version counts as known when its content is the one
+// this device knew: a rename on a folder remote changes the version alone.
+func (u *Uploader) versionAt(ctx context.Context, p string) (string, bool, error) {
 	var live uint64
 	if u.cfg.Tree != nil {
 		live, _, _ = u.cfg.Tree.NodeAt(p)
 	}
-	for id, up := range u.records() {
-		if up.Path == p && up.Version != "" && id != live {
-			return up.Version, true
+	recs := u.records()
+	var best uploaded
+	for id, up := range recs {
+		if up.Path == p && up.Version != "" && id != live && (best.Version == "" || up.Saved > best.Saved) {
+			best = up
 		}
 	}
-	return "", false
+	e, err := u.remote.Stat(ctx, p)
+	switch {
+	case errors.Is(err, remote.ErrNotFound):
+		return "", false, nil
+	case err != nil:
+		return "", false, err
+	}
+	// Content this device uploaded is its own, whatever the record's path
+	// (a crash can leave a directory rename's records at the old paths).
+	for id, up := range recs {
+		if e.Hash != "" && up.Hash == e.Hash && id != live {
+			return e.Version, true, nil
+		}
+	}
+	if best.Version != "" {
+		return best.Version, true, nil // the remote has moved on: a conditional write fails
+	}
+	return "", false, nil
 }
 
 // records returns the uploaded records, by node.

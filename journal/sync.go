@@ -241,8 +241,16 @@ func (u *Uploader) applyMove(c Change) error {
 		u.saveUploaded(id, nil)
 		return u.applyPut(c.entry(c.To))
 	}
-	if _, _, taken := tree.NodeAt(c.To); taken {
-		if err := u.applyDelete(c.To, ""); err != nil {
+	if tid, tdir, taken := tree.NodeAt(c.To); taken {
+		if !tdir && u.pendingFor(tid) {
+			// Changed here, and someone moved another file onto it: the
+			// local one steps aside as a conflict copy.
+			u.dropPending(tid, "superseded by a conflict copy")
+			u.saveUploaded(tid, nil)
+			if _, err := u.conflictCopy(tid, u.conflictSuffix()); err != nil {
+				return err
+			}
+		} else if err := u.applyDelete(c.To, ""); err != nil {
 			return err
 		}
 	}

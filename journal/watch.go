@@ -10,17 +10,14 @@ import (
 	"github.com/ferry-fs/ferry/remote"
 )
 
-// watchFallback is how often a watched remote's change log is still
-// polled, in case the watcher missed something it could not tell.
-const watchFallback = time.Minute
-
 // watchSetup bounds how long a mount waits for its watch to be in place.
 const watchSetup = 10 * time.Second
 
 // watchLoop applies what the remote's watcher reports as it happens: a
 // write to the change log makes the poller poll now, and any other path is
-// compared with the remote like a rescan would, for just that path. If the
-// remote cannot be watched, the poller keeps its interval.
+// compared with the remote like a rescan would, for just that path. The
+// poller keeps its interval all the same: a folder on a network share
+// hears nothing of what other machines write to it.
 func (u *Uploader) watchLoop(w remote.Watcher, synced bool, ready chan<- struct{}) {
 	defer u.wg.Done()
 	u.watching.Store(true)
@@ -58,7 +55,7 @@ func (u *Uploader) watchLoop(w remote.Watcher, synced bool, ready chan<- struct{
 		close(ready)
 	}
 	if err != nil && u.ctx.Err() == nil {
-		u.log.Warn("cannot watch the remote; polling it instead", "err", err)
+		u.log.Info("not watching the remote; polling it", "err", err)
 		u.Kick()
 	}
 }

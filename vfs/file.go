@@ -154,9 +154,13 @@ func (fs *FS) openStreaming(id uint64, flags uint32) (uint64, bool, error) {
 	fs.touch(n.ID)
 	fh := fs.newHandle(&handle{node: n, flags: flags, stream: s})
 	fs.mu.Unlock()
-	if err := s.waitStart(); errors.Is(err, remote.ErrPrecondition) {
+	switch err := s.waitStart(openWait); {
+	case errors.Is(err, remote.ErrPrecondition):
 		fs.Release(fh)
 		return 0, true, syscall.ESTALE
+	case errors.Is(err, remote.ErrNotFound):
+		fs.Release(fh)
+		return 0, true, syscall.ENOENT
 	}
 	return fh, true, nil
 }

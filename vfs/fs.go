@@ -109,10 +109,14 @@ type FS struct {
 	stop       chan struct{}
 	fillerDone chan struct{}
 
-	// Kernel notifications, see sync.go. noteMu guards notes and notifier.
+	// Kernel notifications, see sync.go. noteMu guards the fields from
+	// notes to noteSent.
 	noteMu    sync.Mutex
 	notes     []notice
 	notifier  Notifier
+	queued    uint64        // notices queued so far
+	sent      uint64        // notices delivered (or dropped) so far
+	noteSent  chan struct{} // closed, and replaced, at each delivery
 	noteWake  chan struct{}
 	notesDone chan struct{}
 }
@@ -128,7 +132,7 @@ func New(cfg Config) (*FS, error) {
 	fs := &FS{store: cfg.Store, j: cfg.Journal, log: cfg.Log, cfg: cfg,
 		nodes: map[uint64]*node{}, handles: map[uint64]*handle{}, used: map[uint64]int64{},
 		refill: make(chan struct{}, 1), stop: make(chan struct{}), fillerDone: make(chan struct{}),
-		noteWake: make(chan struct{}, 1), notesDone: make(chan struct{})}
+		noteWake: make(chan struct{}, 1), notesDone: make(chan struct{}), noteSent: make(chan struct{})}
 	fs.nextID = max(fs.store.GetUint(metaKeyNextID), cache.RootID)
 	root, ok, err := fs.store.LoadNode(cache.RootID)
 	if err != nil {

@@ -53,14 +53,13 @@ func (fs *FS) ensureContent(id uint64) error {
 		gen := n.gen
 		fs.mu.Unlock()
 
-		err = fs.download(f, n.ID)
+		tmp, err := fs.download(f, n.ID)
 
 		fs.mu.Lock()
 		if n.fetching == ch {
 			n.fetching = nil
 		}
 		close(ch)
-		tmp := fs.store.ContentPath(n.ID) + ".part"
 		// Only a node still waiting for this content gets it: it may have
 		// been truncated or written here, or changed on the remote.
 		if err == nil && n.gen == gen && n.Absent && !n.unlinked {
@@ -127,17 +126,17 @@ func (fs *FS) removeGone(id uint64) {
 
 var errOffline = errors.New("remote unavailable")
 
-// download fetches the content of id into its partial content file; the
-// caller moves it into place, see ensureContent.
-func (fs *FS) download(f Fetcher, id uint64) error {
+// download fetches the content of id into a partial content file of its
+// own (another download of id may run, for a newer version) and returns
+// its name; the caller moves it into place, see ensureContent.
+func (fs *FS) download(f Fetcher, id uint64) (string, error) {
 	final := fs.store.ContentPath(id)
-	tmp := final + ".part"
 	if err := os.MkdirAll(path.Dir(final), 0o700); err != nil {
-		return err
+		return "", err
 	}
-	dst, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	dst, err := os.CreateTemp(path.Dir(final), path.Base(final)+".part-*")
 	if err != nil {
-		return err
+		return "", err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
@@ -146,9 +145,9 @@ func (fs *FS) download(f Fetcher, id uint64) error {
 		err = cerr
 	}
 	if err != nil {
-		os.Remove(tmp)
+		os.Remove(dst.Name())
 	}
-	return err
+	return dst.Name(), err
 }
 
 // Import fills a new cache with the tree of the remote: metadata only, the

@@ -213,18 +213,29 @@ func (s *stream) fill(ctx context.Context, rf RangeFetcher, id uint64, lo, hi in
 	return nil
 }
 
-// waitStart waits for the remote's answer to the stream's first request,
-// and returns its error if there was one.
-func (s *stream) waitStart() error {
+// openWait bounds how long an open waits for the remote's first answer;
+// after that the reads wait instead.
+const openWait = 30 * time.Second
+
+// waitStart waits (at most d) for the remote's answer to the stream's
+// first request, and returns its error if there was one.
+func (s *stream) waitStart(d time.Duration) error {
+	t := time.AfterFunc(d, func() {
+		s.mu.Lock()
+		s.cond.Broadcast()
+		s.mu.Unlock()
+	})
+	defer t.Stop()
+	deadline := time.Now().Add(d)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for !s.started && !s.done {
+	for !s.started && !s.done && time.Now().Before(deadline) {
 		s.cond.Wait()
 	}
-	if s.started {
-		return nil
+	if s.done && !s.started {
+		return s.err
 	}
-	return s.err
+	return nil
 }
 
 // readAt reads buf at off once it has arrived, fetching it out of order
@@ -234,12 +245,13 @@ func (s *stream) readAt(fs *FS, id uint64, buf []byte, off int64) (int, error) {
 		return 0, nil
 	}
 	hi := min(off+int64(len(buf)), s.size)
+	rf, canFetch := fs.rangeFetcher() // takes fs.mu: never under s.mu
 	s.mu.Lock()
 	for !s.covered(off, hi) && !s.done {
 		if off > s.pos+jumpGap && !s.fetching(off, hi) {
 			r := span{off, min(max(hi, off+jumpSize), s.size)}
 			s.inflight = append(s.inflight, r)
-			if rf, ok := fs.rangeFetcher(); ok {
+			if canFetch {
 				go func() {
 					ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 					defer cancel()

@@ -45,6 +45,7 @@ func (fs *FS) SetNotifier(n Notifier) {
 func (fs *FS) note(nt notice) {
 	fs.noteMu.Lock()
 	fs.notes = append(fs.notes, nt)
+	fs.queued++
 	fs.noteMu.Unlock()
 	select {
 	case fs.noteWake <- struct{}{}:
@@ -65,17 +66,57 @@ func (fs *FS) sendNotes() {
 		notes, n := fs.notes, fs.notifier
 		fs.notes = nil
 		fs.noteMu.Unlock()
-		if n == nil {
-			continue
-		}
 		for _, nt := range notes {
-			if nt.parent == 0 {
+			switch {
+			case n == nil:
+			case nt.parent == 0:
 				n.InvalInode(nt.id)
-			} else {
+			default:
 				n.InvalEntry(nt.parent, nt.name)
 			}
 		}
+		fs.noteMu.Lock()
+		fs.sent += uint64(len(notes))
+		close(fs.noteSent)
+		fs.noteSent = make(chan struct{})
+		fs.noteMu.Unlock()
 	}
+}
+
+// noteWait bounds how long a change from the remote waits for the kernel
+// to hear of it.
+const noteWait = 200 * time.Millisecond
+
+// waitNotes waits (at most noteWait) until the kernel has been told of
+// every change queued so far. A remote change returns only then, so that
+// the kernel's cache does not show the old state of a path for long after
+// the tree has moved on: someone who reads a file just changed remotely
+// and then saves it must not overwrite what they did not see.
+func (fs *FS) waitNotes() {
+	deadline := time.NewTimer(noteWait)
+	defer deadline.Stop()
+	fs.noteMu.Lock()
+	target := fs.queued
+	for fs.sent < target {
+		ch := fs.noteSent
+		fs.noteMu.Unlock()
+		select {
+		case <-ch:
+		case <-deadline.C:
+			return
+		case <-fs.stop:
+			return
+		}
+		fs.noteMu.Lock()
+	}
+	fs.noteMu.Unlock()
+}
+
+// importing reports whether the first import of the remote is still under
+// way: a directory that a remote change makes meanwhile may hold more than
+// the change says, so it is listed like the import's own.
+func (fs *FS) importing() bool {
+	return fs.store.GetUint(metaKeyImported) == 0
 }
 
 // ErrKind: the remote has a different kind of entry (file, directory,
@@ -186,7 +227,8 @@ func (fs *FS) ensureDirs(p string, b *cache.Batch, made *[]*node) (*node, error)
 		}
 		now := time.Now().UnixNano()
 		n := &node{Node: cache.Node{ID: fs.newID(b), Parent: cur.ID, Name: name, Kind: cache.Dir, Mode: 0o755,
-			UID: fs.cfg.UID, GID: fs.cfg.GID, Atime: now, Mtime: now, Ctime: now}, children: map[string]uint64{}}
+			UID: fs.cfg.UID, GID: fs.cfg.GID, Atime: now, Mtime: now, Ctime: now, Unlisted: fs.importing()},
+			children: map[string]uint64{}}
 		fs.install(cur, n, b)
 		*made = append(*made, n)
 		cur = n
@@ -212,6 +254,12 @@ func (fs *FS) install(p, n *node, b *cache.Batch) {
 // ErrKind, and a file open for writing journal.ErrLocalChanges. The caller
 // makes sure a node it replaces has nothing pending in the journal.
 func (fs *FS) ApplyEntry(e remote.Entry) (uint64, error) {
+	id, err := fs.applyEntry(e)
+	fs.waitNotes()
+	return id, err
+}
+
+func (fs *FS) applyEntry(e remote.Entry) (uint64, error) {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	if e.Path == "" {
@@ -262,7 +310,7 @@ func (fs *FS) ApplyEntry(e remote.Entry) (uint64, error) {
 		n = &node{Node: cache.Node{ID: fs.newID(b), Parent: p.ID, Name: name, Kind: kind, Mode: 0o644,
 			UID: fs.cfg.UID, GID: fs.cfg.GID, Atime: mt, Ctime: mt}}
 		if kind == cache.Dir {
-			n.Mode, n.children = 0o755, map[string]uint64{}
+			n.Mode, n.children, n.Unlisted = 0o755, map[string]uint64{}, fs.importing()
 		}
 		fs.install(p, n, b)
 	} else {
@@ -298,6 +346,12 @@ func (fs *FS) ApplyEntry(e remote.Entry) (uint64, error) {
 // as a change that came from the remote. Open files keep their content
 // until closed. A missing p is not an error.
 func (fs *FS) RemoveAt(p string) error {
+	err := fs.removeAt(p)
+	fs.waitNotes()
+	return err
+}
+
+func (fs *FS) removeAt(p string) error {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	n, err := fs.walk(p)
@@ -360,6 +414,12 @@ func (fs *FS) RemoveAt(p string) error {
 // MoveAt moves the node at from to to, as a change that came from the
 // remote, replacing what is at to and creating its missing parents.
 func (fs *FS) MoveAt(from, to string) error {
+	err := fs.moveAt(from, to)
+	fs.waitNotes()
+	return err
+}
+
+func (fs *FS) moveAt(from, to string) error {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	n, err := fs.walk(from)
@@ -423,6 +483,12 @@ func (fs *FS) MoveAt(from, to string) error {
 // new entry so that it is uploaded like any new file: a file as a create,
 // a directory as a rename of the directory. It returns the new path.
 func (fs *FS) ConflictCopy(id uint64, suffix string) (string, error) {
+	p, err := fs.conflictCopy(id, suffix)
+	fs.waitNotes()
+	return p, err
+}
+
+func (fs *FS) conflictCopy(id uint64, suffix string) (string, error) {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	n, err := fs.get(id)

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
@@ -22,10 +24,14 @@ const (
 )
 
 // Watch implements remote.Watcher with the operating system's file
-// watcher (inotify, kqueue, ReadDirectoryChangesW) on every directory of
-// the folder and on the change log. Temp files of writes under way and the
-// rest of the area are not reported.
+// watcher (inotify on Linux, ReadDirectoryChangesW on Windows) on every
+// directory of the folder and on the change log. Temp files of writes under
+// way and the rest of the area are not reported. On macOS the folder is
+// not watched: kqueue would hold a descriptor for every file.
 func (l *Local) Watch(ctx context.Context, fn func(remote.Changes)) error {
+	if runtime.GOOS == "darwin" {
+		return errors.New("folders are not watched on macOS")
+	}
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
 		return err
@@ -36,6 +42,7 @@ func (l *Local) Watch(ctx context.Context, fn func(remote.Changes)) error {
 	}
 	fn(remote.Changes{Started: true})
 	var batch remote.Changes
+	var failed error // a directory that could not be watched
 	seen := map[string]bool{}
 	var quiet, limit <-chan time.Time
 	flush := func() {
@@ -52,7 +59,12 @@ func (l *Local) Watch(ctx context.Context, fn func(remote.Changes)) error {
 			if !ok {
 				return nil
 			}
-			l.watchEvent(w, ev, &batch, seen)
+			if err := l.watchEvent(w, ev, &batch, seen); err != nil && failed == nil {
+				// Out of watches or descriptors: stop watching (the
+				// caller polls) rather than rescan at every event.
+				failed = err
+				batch.Lost = true
+			}
 		case err, ok := <-w.Errors:
 			if !ok {
 				return nil
@@ -61,9 +73,15 @@ func (l *Local) Watch(ctx context.Context, fn func(remote.Changes)) error {
 			batch.Lost = true
 		case <-quiet:
 			flush()
+			if failed != nil {
+				return failed
+			}
 			continue
 		case <-limit:
 			flush()
+			if failed != nil {
+				return failed
+			}
 			continue
 		}
 		quiet = time.After(watchQuiet)
@@ -73,42 +91,42 @@ func (l *Local) Watch(ctx context.Context, fn func(remote.Changes)) error {
 	}
 }
 
-// watchEvent adds what ev says to batch.
-func (l *Local) watchEvent(w *fsnotify.Watcher, ev fsnotify.Event, batch *remote.Changes, seen map[string]bool) {
+// watchEvent adds what ev says to batch. An error is a directory that
+// could not be watched.
+func (l *Local) watchEvent(w *fsnotify.Watcher, ev fsnotify.Event, batch *remote.Changes, seen map[string]bool) error {
 	rel, err := filepath.Rel(l.root, ev.Name)
-	if err != nil || rel == "." || strings.HasPrefix(rel, "..") {
-		return
+	if err != nil || rel == "." || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return nil
 	}
 	rel = filepath.ToSlash(rel)
-	if strings.HasPrefix(filepath.Base(rel), tempPrefix) {
-		return
+	if strings.HasPrefix(path.Base(rel), tempPrefix) {
+		return nil
 	}
 	if rel == ferryDir || strings.HasPrefix(rel, ferryDir+"/") {
-		if rel == ferryDir || rel == ferryDir+"/log" {
-			if ev.Has(fsnotify.Create) && l.watchTree(w, ev.Name) != nil {
-				batch.Lost = true
-			}
-		}
 		if strings.HasPrefix(rel, ferryDir+"/log/") {
 			batch.Log = true
 		}
-		return
-	}
-	if ev.Has(fsnotify.Create) {
-		if fi, err := os.Lstat(ev.Name); err == nil && fi.IsDir() && l.watchTree(w, ev.Name) != nil {
-			batch.Lost = true
+		if (rel == ferryDir || rel == ferryDir+"/log") && ev.Has(fsnotify.Create) {
+			return l.watchTree(w, ev.Name)
 		}
+		return nil
 	}
 	if ev.Op == fsnotify.Chmod {
 		// Chmod events also come for atime and xattr changes. A mode
 		// change that matters comes with the version's ctime, which the
 		// next write or listing sees.
-		return
+		return nil
 	}
 	if !seen[rel] {
 		seen[rel] = true
 		batch.Paths = append(batch.Paths, rel)
 	}
+	if ev.Has(fsnotify.Create) {
+		if fi, err := os.Lstat(ev.Name); err == nil && fi.IsDir() {
+			return l.watchTree(w, ev.Name)
+		}
+	}
+	return nil
 }
 
 // watchTree watches dir and every directory below it, except the area
