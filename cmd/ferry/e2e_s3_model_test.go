@@ -196,13 +196,21 @@ func pendingAny(t *testing.T, ms []*ferryMount) bool {
 func fileTree(t *testing.T, root string) map[string]string {
 	t.Helper()
 	out := map[string]string{}
+	// A file removed while the walk runs (a remote delete arriving) is
+	// left out: the caller compares trees until they settle.
 	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if os.IsNotExist(err) {
+			return nil
+		}
 		if err != nil {
 			return err
 		}
 		if d.Type().IsRegular() {
 			rel, _ := filepath.Rel(root, p)
 			b, err := os.ReadFile(p)
+			if os.IsNotExist(err) {
+				return nil
+			}
 			if err != nil {
 				return err
 			}
