@@ -55,6 +55,24 @@ func (u *Uploader) pendingFor(ids ...uint64) bool {
 	return false
 }
 
+// deleting reports whether a delete of version v at path p waits or runs.
+func (u *Uploader) deleting(p, v string) bool {
+	var ids []uint64
+	u.mu.Lock()
+	for _, a := range u.plan.acts {
+		if a != nil && a.kind == actDelete && a.path == p {
+			ids = append(ids, a.node)
+		}
+	}
+	u.mu.Unlock()
+	for _, id := range ids {
+		if up, ok := u.loadUploaded(id); ok && up.Path == p && up.Version == v {
+			return true
+		}
+	}
+	return false
+}
+
 // pendingBesides reports whether a's node has actions other than a.
 func (u *Uploader) pendingBesides(a *action) bool {
 	u.mu.Lock()
@@ -143,6 +161,9 @@ func (u *Uploader) applyPut(e remote.Entry) error {
 	e.Dir = false
 	id, dir, ok := u.cfg.Tree.NodeAt(e.Path)
 	u.log.Debug("apply remote put", "path", e.Path, "version", e.Version, "node", id, "pending", ok && u.pendingFor(id))
+	if e.Version != "" && u.deleting(e.Path, e.Version) {
+		return nil // old news: this device deleted that version, and says so soon
+	}
 	if !ok {
 		return u.takeRemote(e)
 	}
