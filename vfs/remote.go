@@ -63,15 +63,7 @@ func (fs *FS) ensureContent(id uint64) error {
 		// Only a node still waiting for this content gets it: it may have
 		// been truncated or written here, or changed on the remote.
 		if err == nil && n.gen == gen && n.Absent && !n.unlinked {
-			if err = os.Rename(tmp, fs.store.ContentPath(n.ID)); err == nil {
-				nn := n.Node
-				nn.Absent = false
-				b := new(cache.Batch)
-				b.PutNode(&nn)
-				if err = fs.store.Commit(b); err == nil {
-					n.Node = nn
-				}
-			}
+			err = fs.keepDownload(n, tmp)
 		}
 		os.Remove(tmp)
 		fs.mu.Unlock()
@@ -98,6 +90,23 @@ func (fs *FS) ensureContent(id uint64) error {
 		}
 		return err
 	}
+}
+
+// keepDownload makes the downloaded file tmp the cached content of n.
+// Callers hold mu and have checked that n still waits for exactly it.
+func (fs *FS) keepDownload(n *node, tmp string) error {
+	if err := os.Rename(tmp, fs.store.ContentPath(n.ID)); err != nil {
+		return err
+	}
+	nn := n.Node
+	nn.Absent = false
+	b := new(cache.Batch)
+	b.PutNode(&nn)
+	if err := fs.store.Commit(b); err != nil {
+		return err
+	}
+	n.Node = nn
+	return nil
 }
 
 // removeGone takes the clean, absent file id out of the tree: its content

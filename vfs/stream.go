@@ -11,7 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ferry-fs/ferry/cache"
 	"github.com/ferry-fs/ferry/remote"
 )
 
@@ -141,15 +140,7 @@ func (fs *FS) runStream(rf RangeFetcher, n *node, s *stream, ch chan struct{}) {
 	// written here, or removed. Its readers finish with the partial file.
 	keep := err == nil && n.gen == s.gen && !n.unlinked && n.Absent
 	if keep {
-		if err = os.Rename(s.f.Name(), fs.store.ContentPath(n.ID)); err == nil {
-			nn := n.Node
-			nn.Absent = false
-			b := new(cache.Batch)
-			b.PutNode(&nn)
-			if err = fs.store.Commit(b); err == nil {
-				n.Node = nn
-			}
-		}
+		err = fs.keepDownload(n, s.f.Name())
 	}
 	fs.mu.Unlock()
 	if !keep || err != nil {

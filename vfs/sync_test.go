@@ -1,9 +1,15 @@
 package vfs
 
 import (
+	"errors"
 	"strings"
+	"syscall"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/ferry-fs/ferry/cache"
+	"github.com/ferry-fs/ferry/journal"
+	"github.com/ferry-fs/ferry/remote"
 )
 
 func TestConflictName(t *testing.T) {
@@ -27,5 +33,48 @@ func TestConflictName(t *testing.T) {
 	got := ConflictName(long, sfx, false)
 	if len(got) > NameMax || !utf8.ValidString(got) || !strings.HasSuffix(got, sfx+".txt") {
 		t.Errorf("ConflictName of a long name = %q (%d bytes), want at most %d valid bytes ending in the suffix", got, len(got), NameMax)
+	}
+}
+
+// TestRemoteChangeSparesOpenWriter: a file open for writing has changes
+// nobody journaled yet; a change from the remote must not replace it,
+// remove it or move another file onto it.
+func TestRemoteChangeSparesOpenWriter(t *testing.T) {
+	r := newRig(t, t.TempDir())
+	r.writeFile(t, cache.RootID, "other.txt", "theirs")
+	_, fh, err := r.fs.Create(cache.RootID, "doc.txt", syscall.O_WRONLY, 0o644, me)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.fs.Write(fh, []byte("mine"), 0); err != nil {
+		t.Fatal(err)
+	}
+	for what, err := range map[string]error{
+		"ApplyEntry": func() error {
+			_, err := r.fs.ApplyEntry(remote.Entry{Path: "doc.txt", Size: 9, Version: "v2"})
+			return err
+		}(),
+		"RemoveAt": r.fs.RemoveAt("doc.txt"),
+		"MoveAt":   r.fs.MoveAt("other.txt", "doc.txt"),
+	} {
+		if !errors.Is(err, journal.ErrLocalChanges) {
+			t.Errorf("%s on a file open for writing: %v, want ErrLocalChanges", what, err)
+		}
+	}
+	if err := r.fs.Flush(fh); err != nil {
+		t.Fatal(err)
+	}
+	r.fs.Release(fh)
+	id, dir, ok := r.fs.NodeAt("doc.txt")
+	if !ok || dir {
+		t.Fatalf("doc.txt is gone")
+	}
+	if got := r.readFile(t, id); got != "mine" {
+		t.Errorf("doc.txt holds %q, want the local writes %q", got, "mine")
+	}
+	// Closed, its changes are in the journal, and the uploader's own
+	// checks take over: the tree no longer refuses.
+	if _, err := r.fs.ApplyEntry(remote.Entry{Path: "doc.txt", Size: 9, Version: "v2"}); err != nil {
+		t.Errorf("ApplyEntry after close: %v", err)
 	}
 }
