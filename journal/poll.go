@@ -456,14 +456,7 @@ func (u *Uploader) Rescan(ctx context.Context) error {
 	var changes []Change
 	err := w.Walk(ctx, func(e remote.Entry) error {
 		seen[e.Path] = true
-		_, dir, ok := u.cfg.Tree.NodeAt(e.Path)
-		if e.Dir {
-			if !ok || !dir {
-				changes = append(changes, Change{Op: changeMkdir, Path: e.Path, Dir: true, MTime: e.ModTime, Mode: uint32(e.Mode.Perm())})
-			}
-			return nil
-		}
-		if c, ok := u.fileChange(e); ok {
+		if c, ok := u.pullChange(e); ok {
 			changes = append(changes, c)
 		}
 		return nil

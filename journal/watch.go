@@ -96,7 +96,7 @@ func (u *Uploader) syncPaths(ctx context.Context, paths []string) error {
 		case err != nil:
 			return err
 		case e.Dir:
-			if _, dir, ok := u.cfg.Tree.NodeAt(p); !ok || !dir {
+			if _, ok := u.pullChange(e); ok {
 				// New here: list all of it, since what was put inside
 				// before it was watched made no events.
 				if err := u.listNew(ctx, e, &changes); err != nil {
@@ -104,7 +104,7 @@ func (u *Uploader) syncPaths(ctx context.Context, paths []string) error {
 				}
 			}
 		default:
-			if c, ok := u.fileChange(e); ok {
+			if c, ok := u.pullChange(e); ok {
 				changes = append(changes, c)
 			}
 		}
@@ -192,10 +192,19 @@ func (u *Uploader) untouched(changes []Change, since time.Time) []Change {
 	})
 }
 
-// fileChange is the put that makes the mount show the remote file e, if
-// the mount shows another version and has no upload of its own waiting.
-func (u *Uploader) fileChange(e remote.Entry) (Change, bool) {
-	if id, dir, ok := u.cfg.Tree.NodeAt(e.Path); ok && !dir {
+// pullChange is the change that makes the mount show the remote entry e:
+// a mkdir where the mount has no directory, a put where it shows another
+// version of a file and has no upload of its own waiting. ok is false
+// when the mount shows e already.
+func (u *Uploader) pullChange(e remote.Entry) (c Change, ok bool) {
+	id, dir, found := u.cfg.Tree.NodeAt(e.Path)
+	if e.Dir {
+		if found && dir {
+			return Change{}, false
+		}
+		return Change{Op: changeMkdir, Path: e.Path, Dir: true, MTime: e.ModTime, Mode: uint32(e.Mode.Perm())}, true
+	}
+	if found && !dir {
 		if up, known := u.loadUploaded(id); known && up.Version == e.Version {
 			return Change{}, false
 		}
@@ -210,12 +219,14 @@ func (u *Uploader) fileChange(e remote.Entry) (Change, bool) {
 // listNew adds the changes that bring the new directory d, and all that
 // is below it, into the mount.
 func (u *Uploader) listNew(ctx context.Context, d remote.Entry, changes *[]Change) error {
-	*changes = append(*changes, Change{Op: changeMkdir, Path: d.Path, Dir: true, MTime: d.ModTime, Mode: uint32(d.Mode.Perm())})
+	if c, ok := u.pullChange(d); ok {
+		*changes = append(*changes, c)
+	}
 	var dirs []remote.Entry
 	err := u.remote.List(ctx, d.Path, func(e remote.Entry) error {
 		if e.Dir {
 			dirs = append(dirs, e)
-		} else if c, ok := u.fileChange(e); ok {
+		} else if c, ok := u.pullChange(e); ok {
 			*changes = append(*changes, c)
 		}
 		return nil

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -86,6 +87,20 @@ type syncMount struct {
 	started time.Time
 	proc    *mountProc
 	stopped bool
+}
+
+// startSyncMount is spawnSyncMount through the endpoint of the bench's
+// MinIO, polling every syncPollInterval, waiting until it is mounted.
+func (b *bench) startSyncMount(ctx context.Context, name, root, logName, bucket, device string) (*syncMount, error) {
+	m, err := b.spawnSyncMount(name, root, logName, bucket, b.minio.endpoint, syncPollInterval, device)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.proc.waitMounted(ctx); err != nil {
+		m.stop()
+		return nil, fmt.Errorf("mount %s: %w", device, err)
+	}
+	return m, nil
 }
 
 // spawnSyncMount starts a mount of bucket at root/mnt with its cache in
@@ -213,16 +228,12 @@ func (b *bench) syncPickup(ctx context.Context, in *instance, out map[measureID]
 	var beside func(ctx context.Context) error                      // runs while B is watched
 	switch in.name {
 	case ferry:
-		a, err := b.spawnSyncMount(ferry, filepath.Join(in.root, "pickup-a"), "ferry.log", bucket, b.minio.endpoint, syncPollInterval, "bench-a")
+		a, err := b.startSyncMount(ctx, ferry, filepath.Join(in.root, "pickup-a"), "ferry.log", bucket, "bench-a")
 		if err != nil {
 			fail(err)
 			return
 		}
 		defer a.stop()
-		if err := a.proc.waitMounted(ctx); err != nil {
-			fail(fmt.Errorf("mount A: %w", err))
-			return
-		}
 		write = func(ctx context.Context, name, content string) error {
 			p := filepath.Join(a.dir, name)
 			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
@@ -257,16 +268,12 @@ func (b *bench) syncPickup(ctx context.Context, in *instance, out map[measureID]
 		fail(fmt.Errorf("no pickup trial for %q", in.name))
 		return
 	}
-	bm, err := b.spawnSyncMount(in.name, filepath.Join(in.root, "pickup-b"), in.name+".log", bucket, b.minio.endpoint, syncPollInterval, "bench-b")
+	bm, err := b.startSyncMount(ctx, in.name, filepath.Join(in.root, "pickup-b"), in.name+".log", bucket, "bench-b")
 	if err != nil {
 		fail(err)
 		return
 	}
 	defer bm.stop()
-	if err := bm.proc.waitMounted(ctx); err != nil {
-		fail(fmt.Errorf("mount B: %w", err))
-		return
-	}
 
 	// The trials write into pickup/, which B has listed beforehand: rclone
 	// lists a directory it has not seen yet on first access, which would
@@ -421,15 +428,7 @@ func nearestRank(cells []cell, q float64) cell {
 		return cell{}
 	}
 	s := slices.Clone(cells)
-	slices.SortStableFunc(s, func(a, b cell) int {
-		switch {
-		case a.v < b.v:
-			return -1
-		case a.v > b.v:
-			return 1
-		}
-		return 0
-	})
+	slices.SortStableFunc(s, func(a, b cell) int { return cmp.Compare(a.v, b.v) })
 	i := int(math.Ceil(q*float64(len(s)))) - 1
 	return s[max(i, 0)]
 }

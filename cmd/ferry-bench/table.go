@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math"
@@ -309,15 +310,7 @@ func combine(cells []cell) cell {
 	if firstNote.kind != notRun || len(nums) == 0 {
 		return firstNote
 	}
-	slices.SortStableFunc(nums, func(a, b cell) int {
-		switch {
-		case a.v < b.v:
-			return -1
-		case a.v > b.v:
-			return 1
-		}
-		return 0
-	})
+	slices.SortStableFunc(nums, func(a, b cell) int { return cmp.Compare(a.v, b.v) })
 	mid := len(nums) / 2
 	if len(nums)%2 == 0 {
 		a, b := nums[mid-1], nums[mid]
