@@ -231,6 +231,7 @@ func (u *Uploader) PollOnce(ctx context.Context) error {
 // applyChanges applies changes in order, holding deletes when there are
 // too many of them. Callers hold pollMu.
 func (u *Uploader) applyChanges(changes []Change) error {
+	defer u.cfg.Tree.Settle()
 	ps := u.poll
 	deletes := 0
 	for _, c := range changes {
@@ -369,6 +370,7 @@ func (u *Uploader) ConfirmDeletes() (int, error) {
 	if u.poll == nil {
 		return 0, nil
 	}
+	defer u.cfg.Tree.Settle()
 	held := u.poll.held
 	u.poll.held = nil
 	u.mu.Lock()

@@ -36,6 +36,8 @@ type Tree interface {
 	ConflictCopy(id uint64, suffix string) (string, error)
 	// Republish journals node id as created at its path, to upload it again.
 	Republish(id uint64) error
+	// Settle returns once the kernel has heard of the changes made so far.
+	Settle()
 }
 
 // pendingFor reports whether any of ids has an upload action waiting or

@@ -87,12 +87,13 @@ func (fs *FS) sendNotes() {
 // to hear of it.
 const noteWait = 200 * time.Millisecond
 
-// waitNotes waits (at most noteWait) until the kernel has been told of
-// every change queued so far. A remote change returns only then, so that
-// the kernel's cache does not show the old state of a path for long after
-// the tree has moved on: someone who reads a file just changed remotely
-// and then saves it must not overwrite what they did not see.
-func (fs *FS) waitNotes() {
+// Settle waits (at most noteWait) until the kernel has been told of every
+// change queued so far. The poller calls it after each batch of remote
+// changes, so that the kernel's cache does not show the old state of a
+// path for long after the tree has moved on: someone who reads a file just
+// changed remotely and then saves it must not overwrite what they did not
+// see. Never call it from a FUSE operation.
+func (fs *FS) Settle() {
 	deadline := time.NewTimer(noteWait)
 	defer deadline.Stop()
 	fs.noteMu.Lock()
@@ -254,12 +255,6 @@ func (fs *FS) install(p, n *node, b *cache.Batch) {
 // ErrKind, and a file open for writing journal.ErrLocalChanges. The caller
 // makes sure a node it replaces has nothing pending in the journal.
 func (fs *FS) ApplyEntry(e remote.Entry) (uint64, error) {
-	id, err := fs.applyEntry(e)
-	fs.waitNotes()
-	return id, err
-}
-
-func (fs *FS) applyEntry(e remote.Entry) (uint64, error) {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	if e.Path == "" {
@@ -346,12 +341,6 @@ func (fs *FS) applyEntry(e remote.Entry) (uint64, error) {
 // as a change that came from the remote. Open files keep their content
 // until closed. A missing p is not an error.
 func (fs *FS) RemoveAt(p string) error {
-	err := fs.removeAt(p)
-	fs.waitNotes()
-	return err
-}
-
-func (fs *FS) removeAt(p string) error {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	n, err := fs.walk(p)
@@ -414,12 +403,6 @@ func (fs *FS) removeAt(p string) error {
 // MoveAt moves the node at from to to, as a change that came from the
 // remote, replacing what is at to and creating its missing parents.
 func (fs *FS) MoveAt(from, to string) error {
-	err := fs.moveAt(from, to)
-	fs.waitNotes()
-	return err
-}
-
-func (fs *FS) moveAt(from, to string) error {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	n, err := fs.walk(from)
@@ -483,12 +466,6 @@ func (fs *FS) moveAt(from, to string) error {
 // new entry so that it is uploaded like any new file: a file as a create,
 // a directory as a rename of the directory. It returns the new path.
 func (fs *FS) ConflictCopy(id uint64, suffix string) (string, error) {
-	p, err := fs.conflictCopy(id, suffix)
-	fs.waitNotes()
-	return p, err
-}
-
-func (fs *FS) conflictCopy(id uint64, suffix string) (string, error) {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	n, err := fs.get(id)
