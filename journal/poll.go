@@ -36,14 +36,18 @@ type PollConfig struct {
 
 // PollStats is the poller's part of `ferry status`.
 type PollStats struct {
-	LastPoll     time.Time `json:"last_poll,omitzero"`
-	Watching     bool      `json:"watching"` // the remote reports its changes itself
-	LastRescan   time.Time `json:"last_rescan,omitzero"`
-	Applied      uint64    `json:"remote_changes_applied"`
-	PollError    string    `json:"poll_error,omitempty"`
-	HeldDeletes  []string  `json:"held_deletes,omitempty"`
-	SkippedKeys  []string  `json:"skipped_keys,omitempty"`
-	LogsReadLast int       `json:"-"`
+	LastPoll   time.Time `json:"last_poll,omitzero"`
+	Watching   bool      `json:"watching"` // the remote reports its changes itself
+	LastRescan time.Time `json:"last_rescan,omitzero"`
+	Applied    uint64    `json:"remote_changes_applied"`
+	// NotApplied counts remote changes that failed to apply (the next
+	// rescan tries again); ApplyError is the last such failure.
+	NotApplied   uint64   `json:"remote_changes_not_applied,omitempty"`
+	ApplyError   string   `json:"apply_error,omitempty"`
+	PollError    string   `json:"poll_error,omitempty"`
+	HeldDeletes  []string `json:"held_deletes,omitempty"`
+	SkippedKeys  []string `json:"skipped_keys,omitempty"`
+	LogsReadLast int      `json:"-"`
 }
 
 const metaKeyCursor = "poll-cursor" // nanoseconds of the newest log object applied
@@ -254,6 +258,8 @@ func (u *Uploader) applyChanges(changes []Change) error {
 		u.log.Debug("remote change", "op", c.Op, "path", c.Path, "to", c.To, "version", c.Version)
 		if err := u.ApplyChange(c); err != nil {
 			u.log.Warn("apply remote change", "op", c.Op, "path", c.Path, "err", err)
+			ps.stats.NotApplied++
+			ps.stats.ApplyError = fmt.Sprintf("%s %s: %v", c.Op, c.Path, err)
 			continue
 		}
 		ps.stats.Applied++

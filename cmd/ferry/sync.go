@@ -404,6 +404,9 @@ func printSyncStatus(w io.Writer, st statusReply) {
 	if st.PollError != "" {
 		fmt.Fprintf(w, "poll error:\t%s\n", st.PollError)
 	}
+	if st.NotApplied > 0 {
+		fmt.Fprintf(w, "not applied:\t%d remote changes (the next rescan tries again); last: %s\n", st.NotApplied, st.ApplyError)
+	}
 	if st.Conflicts > 0 {
 		fmt.Fprintf(w, "conflicts:\t%d conflict copies made (ferry conflicts MOUNTPOINT)\n", st.Conflicts)
 	}
