@@ -132,9 +132,7 @@ func (u *Uploader) pollLoop() {
 		}
 		if ri := ps.cfg.RescanInterval; ri > 0 && time.Since(lastRescan) >= ri {
 			lastRescan = time.Now()
-			if err := u.Rescan(u.ctx); err != nil && u.ctx.Err() == nil {
-				u.log.Warn("rescan remote", "err", err)
-			}
+			u.rescan()
 		}
 		if time.Since(lastExpire) >= time.Hour {
 			lastExpire = time.Now()
@@ -485,11 +483,26 @@ func (u *Uploader) Rescan(ctx context.Context) error {
 		u.poll = &pollState{seen: map[string]time.Time{}, kick: make(chan struct{}, 1)}
 	}
 	u.poll.stats.LastRescan = time.Now()
+	return u.applyListed(changes, start)
+}
+
+// applyListed applies what a listing taken since start found different,
+// but for paths this device's own uploads touched meanwhile. In the backup
+// mode that only means uploading again what went missing. Callers hold
+// pollMu.
+func (u *Uploader) applyListed(changes []Change, start time.Time) error {
 	changes = u.untouched(changes, start)
 	if u.poll.cfg.UploadOnly {
 		return u.reupload(changes)
 	}
 	return u.applyChanges(changes)
+}
+
+// rescan is Rescan for the background loops: a failure is logged.
+func (u *Uploader) rescan() {
+	if err := u.Rescan(u.ctx); err != nil && u.ctx.Err() == nil {
+		u.log.Warn("rescan remote", "err", err)
+	}
 }
 
 // versionAt returns the version of the file at remote path p that this

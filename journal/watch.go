@@ -20,17 +20,15 @@ const watchSetup = 10 * time.Second
 // hears nothing of what other machines write to it.
 func (u *Uploader) watchLoop(w remote.Watcher, synced bool, ready chan<- struct{}) {
 	defer u.wg.Done()
-	u.watching.Store(true)
 	err := w.Watch(u.ctx, func(c remote.Changes) {
 		if c.Started {
+			u.watching.Store(true)
 			close(ready)
 			ready = nil
 			// A cache that was mounted before missed what changed
 			// while it was not; a new one imports the remote instead.
 			if synced {
-				if err := u.Rescan(u.ctx); err != nil && u.ctx.Err() == nil {
-					u.log.Warn("rescan remote", "err", err)
-				}
+				u.rescan()
 			}
 			return
 		}
@@ -39,9 +37,7 @@ func (u *Uploader) watchLoop(w remote.Watcher, synced bool, ready chan<- struct{
 		}
 		if c.Lost {
 			u.log.Warn("the watcher missed changes; listing the whole remote")
-			if err := u.Rescan(u.ctx); err != nil && u.ctx.Err() == nil {
-				u.log.Warn("rescan remote", "err", err)
-			}
+			u.rescan()
 			return
 		}
 		if len(c.Paths) > 0 {
@@ -109,18 +105,12 @@ func (u *Uploader) syncPaths(ctx context.Context, paths []string) error {
 			}
 		}
 	}
-	if changes = u.untouched(changes, start); len(changes) == 0 {
+	if len(changes) == 0 {
 		return nil
 	}
 	u.pollMu.Lock()
 	defer u.pollMu.Unlock()
-	if u.poll == nil {
-		return nil
-	}
-	if u.poll.cfg.UploadOnly {
-		return u.reupload(changes)
-	}
-	return u.applyChanges(changes)
+	return u.applyListed(changes, start)
 }
 
 // noteDone records that action a finished now. Callers hold mu.

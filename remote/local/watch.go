@@ -44,13 +44,8 @@ func (l *Local) Watch(ctx context.Context, fn func(remote.Changes)) error {
 	var batch remote.Changes
 	var failed error // a directory that could not be watched
 	seen := map[string]bool{}
-	var quiet, limit <-chan time.Time
-	flush := func() {
-		if len(batch.Paths) > 0 || batch.Log || batch.Lost {
-			fn(batch)
-		}
-		batch, seen, quiet, limit = remote.Changes{}, map[string]bool{}, nil, nil
-	}
+	var due <-chan time.Time // the batch ends: quiet for watchQuiet, or watchMax since it began
+	var began time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -65,29 +60,27 @@ func (l *Local) Watch(ctx context.Context, fn func(remote.Changes)) error {
 				failed = err
 				batch.Lost = true
 			}
-		case err, ok := <-w.Errors:
+		case _, ok := <-w.Errors:
 			if !ok {
 				return nil
 			}
-			_ = err // an overflow or a lost watch: a full listing will tell
+			// An overflow or a lost watch: what it was does not matter,
+			// a full listing will tell what changed.
 			batch.Lost = true
-		case <-quiet:
-			flush()
+		case <-due:
+			if len(batch.Paths) > 0 || batch.Log || batch.Lost {
+				fn(batch)
+			}
 			if failed != nil {
 				return failed
 			}
-			continue
-		case <-limit:
-			flush()
-			if failed != nil {
-				return failed
-			}
+			batch, seen, due = remote.Changes{}, map[string]bool{}, nil
 			continue
 		}
-		quiet = time.After(watchQuiet)
-		if limit == nil {
-			limit = time.After(watchMax)
+		if due == nil {
+			began = time.Now()
 		}
+		due = time.After(min(watchQuiet, watchMax-time.Since(began)))
 	}
 }
 
