@@ -50,7 +50,10 @@ type PollStats struct {
 	LogsReadLast int      `json:"-"`
 }
 
-const metaKeyCursor = "poll-cursor" // nanoseconds of the newest log object applied
+const (
+	metaKeyCursor   = "poll-cursor" // nanoseconds of the newest log object applied
+	metaKeyLastPoll = "last-poll"   // nanoseconds of the last poll before the mount stopped
+)
 
 // poller state lives in the Uploader, guarded by pollMu.
 type pollState struct {
@@ -117,10 +120,18 @@ func (u *Uploader) pollLoop() {
 	ps := u.poll
 	// Expiry waits its first hour: a remount sends nothing but the poll.
 	lastRescan, lastExpire := time.Now(), time.Now()
-	timer := time.NewTimer(0)
+	timer := time.NewTimer(u.firstPoll(ps.cfg.Interval))
 	for {
 		select {
 		case <-u.ctx.Done():
+			u.pollMu.Lock()
+			last := ps.stats.LastPoll
+			u.pollMu.Unlock()
+			if !last.IsZero() {
+				b := new(cache.Batch)
+				b.SetUint(metaKeyLastPoll, uint64(last.UnixNano()))
+				u.commit(b)
+			}
 			return
 		case <-timer.C:
 		case <-ps.kick:
@@ -140,6 +151,22 @@ func (u *Uploader) pollLoop() {
 		}
 		timer.Reset(ps.cfg.Interval)
 	}
+}
+
+// firstPoll is how long the first poll waits: the interval keeps its beat
+// across a remount, so a mount stopped and started again within one
+// interval polls when the stopped one would have, not at once. A cache that
+// never polled, or one whose mount crashed, polls at once.
+func (u *Uploader) firstPoll(interval time.Duration) time.Duration {
+	last := u.store.GetUint(metaKeyLastPoll)
+	if last == 0 {
+		return 0
+	}
+	b := new(cache.Batch)
+	b.Delete(cache.Meta, []byte(metaKeyLastPoll)) // a crash from here on polls at once
+	u.commit(b)
+	wait := time.Until(time.Unix(0, int64(last)).Add(interval))
+	return min(max(wait, 0), interval)
 }
 
 // PollOnce reads the change log from the cursor and applies what other

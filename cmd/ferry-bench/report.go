@@ -235,11 +235,11 @@ Times are taken on the bench's clock.
   all the mount does while idle counts, not only the polls. rclone does not poll: its cells are the requests the
   proxy saw and the CPU rclone used over the same %[17]s, per second.
 - **4 Remount**: the first mount unmounted (ferry through ~ferry unmount~) and mounted again with the same cache,
-  the page cache dropped in between; ferry with ~--poll-interval 1h~, so that no poll after the start's is counted.
+  the page cache dropped in between; ferry with ~--poll-interval 1h~. A ferry remount keeps its poll schedule: its
+  first poll comes one interval after the last poll of the mount before it (at once after a crash), here an hour.
   Time: as for the first mount, until ~ls~ of the root shows every top-level directory. **LIST requests**: ferry:
   ~ListObjectsV2~ in ~remote_requests~, read with ~ferry status~ right after that ~ls~. This includes what ferry
-  lists under ~.ferry/~ as it starts (its first poll of the change log runs at the start, whatever the interval),
-  which the next row leaves out. rclone: the listings the proxy saw from the process's start until then. **Of those,
+  lists under ~.ferry/~ (the change log, the recycle bin's daily purge), which the next row leaves out. rclone: the listings the proxy saw from the process's start until then. **Of those,
   listings of the tree**: from the proxy, the listings whose prefix is not inside ~.ferry/~.
 `, r.syncObjects, syncWriteBack, syncPollInterval, r.transfers, pickupTrials, ms(pickupStatEvery), secs(pickupCap),
 		int(pickupCap.Seconds()), pickupGiveUps, syncFilesPerDir, syncPutters, syncDirs(r.syncObjects), secs(syncMountCap),

@@ -215,16 +215,20 @@ func runMount(remoteSpec, mpArg string, o mountOptions) error {
 	}
 	defer up.Close()
 	fs.SetFetcher(up)
-	if c, ok := rem.(remote.UploadCleaner); ok && t.offline == nil {
+	if c, ok := rem.(remote.UploadCleaner); ok {
 		// Parts of uploads abandoned long ago (by other tools, or caches
 		// that are gone) cost storage; recent ones may still be resumed.
-		go func() {
-			if n, err := c.CleanupUploads(ctx, 7*24*time.Hour); err != nil {
-				log.Warn("clean up abandoned uploads", "err", err)
-			} else if n > 0 {
+		stop := daily(ctx, store, "uploads-cleaned", func(ctx context.Context) error {
+			n, err := c.CleanupUploads(ctx, 7*24*time.Hour)
+			if err != nil {
+				return fmt.Errorf("clean up abandoned uploads: %w", err)
+			}
+			if n > 0 {
 				log.Info("aborted abandoned multipart uploads", "count", n)
 			}
-		}()
+			return nil
+		}, log)
+		defer stop()
 	}
 	// The first mount of a remote lists its tree in the background; a
 	// directory opened before the import reaches it is listed on the spot.
@@ -237,7 +241,7 @@ func runMount(remoteSpec, mpArg string, o mountOptions) error {
 	bg, stopBg := context.WithCancel(ctx)
 	defer stopBg()
 	go importTree(bg, fs, rem, up, t.name, log)
-	stopTrash := startTrashPurge(ctx, rem, o.sync.trashDays, log)
+	stopTrash := startTrashPurge(ctx, rem, store, o.sync.trashDays, log)
 	defer stopTrash()
 	stopEvictor := startEvictor(fs, up, int64(o.cacheMax))
 	defer stopEvictor()

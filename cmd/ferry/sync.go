@@ -18,6 +18,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/ferry-fs/ferry/cache"
 	"github.com/ferry-fs/ferry/journal"
 	"github.com/ferry-fs/ferry/remote"
 	"github.com/spf13/cobra"
@@ -106,24 +107,51 @@ func deviceID(cacheDir, name string) (string, error) {
 }
 
 // startTrashPurge deletes trashed files older than days from the remote's
-// recycle bin now and daily. The returned func stops it.
-func startTrashPurge(ctx context.Context, rem remote.Remote, days int, log *slog.Logger) func() {
+// recycle bin, daily. The returned func stops it.
+func startTrashPurge(ctx context.Context, rem remote.Remote, store *cache.Store, days int, log *slog.Logger) func() {
 	area, ok := rem.(remote.Area)
 	if !ok {
 		return func() {}
 	}
+	return daily(ctx, store, "trash-purged", func(ctx context.Context) error {
+		n, err := purgeTrash(ctx, area, time.Now().AddDate(0, 0, -days))
+		if err != nil {
+			return fmt.Errorf("purge the recycle bin: %w", err)
+		}
+		if n > 0 {
+			log.Info("purged old files from the recycle bin", "count", n)
+		}
+		return nil
+	}, log)
+}
+
+// daily runs job in the background once a day: at once for a cache that
+// never ran it, else a day after its last success, recorded in the cache
+// under key. So a remount sends none of its requests. A failure is logged
+// and tried again in an hour. The returned func stops it.
+func daily(ctx context.Context, store *cache.Store, key string, job func(context.Context) error, log *slog.Logger) func() {
 	ctx, cancel := context.WithCancel(ctx)
 	go func() {
+		next := time.Unix(0, int64(store.GetUint(key))).Add(24 * time.Hour)
 		for {
-			if n, err := purgeTrash(ctx, area, time.Now().AddDate(0, 0, -days)); err != nil {
-				log.Warn("purge the recycle bin", "err", err)
-			} else if n > 0 {
-				log.Info("purged old files from the recycle bin", "count", n)
-			}
 			select {
 			case <-ctx.Done():
 				return
-			case <-time.After(24 * time.Hour):
+			case <-time.After(time.Until(next)):
+			}
+			if err := job(ctx); err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				log.Warn("background job failed", "job", key, "err", err)
+				next = time.Now().Add(time.Hour)
+				continue
+			}
+			next = time.Now().Add(24 * time.Hour)
+			b := new(cache.Batch)
+			b.SetUint(key, uint64(time.Now().UnixNano()))
+			if err := store.Commit(b); err != nil {
+				log.Warn("record a daily job", "job", key, "err", err)
 			}
 		}
 	}()
