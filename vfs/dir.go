@@ -204,6 +204,24 @@ func (fs *FS) unlinked(n *node, now int64) {
 	fs.release(n)
 }
 
+// removed is unlinked for a node a remote change took out of the tree.
+func (fs *FS) removed(n *node, now int64) {
+	n.stale = true
+	fs.unlinked(n, now)
+}
+
+// staleOpen is the error of an open of n when a remote change removed it
+// after the kernel looked its name up: ESTALE makes the kernel look the
+// name up again and retry, so that the open finds what the tree holds now
+// (nothing, or a new file with O_CREAT) rather than writes going to a file
+// no longer in the tree. Callers hold mu.
+func staleOpen(n *node) error {
+	if n.stale {
+		return syscall.ESTALE
+	}
+	return nil
+}
+
 // Rename flags, as in renameat2(2).
 const (
 	RenameNoReplace = 1

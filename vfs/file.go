@@ -76,7 +76,9 @@ func (fs *FS) Open(id uint64, flags uint32) (uint64, error) {
 		return fh, err
 	}
 	if flags&syscall.O_TRUNC == 0 {
-		if err := fs.ensureContent(id); err != nil {
+		if err := fs.ensureContent(id); err == syscall.ENOENT {
+			return 0, syscall.ESTALE // gone from the remote: see staleOpen
+		} else if err != nil {
 			return 0, err
 		}
 	}
@@ -84,6 +86,9 @@ func (fs *FS) Open(id uint64, flags uint32) (uint64, error) {
 	defer fs.mu.Unlock()
 	n, err := fs.get(id)
 	if err != nil {
+		return 0, err
+	}
+	if err := staleOpen(n); err != nil {
 		return 0, err
 	}
 	if n.isDir() {
@@ -140,6 +145,9 @@ func (fs *FS) openStreaming(id uint64, flags uint32) (uint64, bool, error) {
 	}
 	fs.mu.Lock()
 	n, err := fs.get(id)
+	if err == nil {
+		err = staleOpen(n)
+	}
 	if err != nil || n.Kind != cache.File || !n.Absent {
 		fs.mu.Unlock()
 		return 0, false, err
@@ -160,7 +168,8 @@ func (fs *FS) openStreaming(id uint64, flags uint32) (uint64, bool, error) {
 		return 0, true, syscall.ESTALE
 	case errors.Is(err, remote.ErrNotFound):
 		fs.Release(fh)
-		return 0, true, syscall.ENOENT
+		fs.removeGone(id) // before the kernel looks the name up again
+		return 0, true, syscall.ESTALE
 	}
 	return fh, true, nil
 }

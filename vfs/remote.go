@@ -129,7 +129,7 @@ func (fs *FS) removeGone(id uint64) {
 		return
 	}
 	delete(p.children, n.Name)
-	fs.unlinked(n, time.Now().UnixNano())
+	fs.removed(n, time.Now().UnixNano())
 	fs.note(notice{parent: p.ID, name: n.Name})
 }
 

@@ -297,7 +297,7 @@ func (fs *FS) ApplyEntry(e remote.Entry) (uint64, error) {
 			b.DeleteDirent(p.ID, name)
 			fs.dropNode(n, b)
 			delete(p.children, name)
-			fs.unlinked(n, now)
+			fs.removed(n, now)
 			n = nil
 		}
 	}
@@ -394,7 +394,7 @@ func (fs *FS) RemoveAt(p string) error {
 		if g.isDir() {
 			clear(g.children)
 		}
-		fs.unlinked(g, now)
+		fs.removed(g, now)
 	}
 	fs.note(notice{parent: parent.ID, name: n.Name})
 	return nil
@@ -456,7 +456,7 @@ func (fs *FS) MoveAt(from, to string) error {
 	fs.note(notice{parent: np.ID, name: name})
 	n.Node = nn
 	if t != nil {
-		fs.unlinked(t, now)
+		fs.removed(t, now)
 	}
 	return nil
 }

@@ -78,3 +78,39 @@ func TestRemoteChangeSparesOpenWriter(t *testing.T) {
 		t.Errorf("ApplyEntry after close: %v", err)
 	}
 }
+
+// TestOpenOfRemovedFileIsStale: a file a remote change removed, opened
+// through the name the kernel still had for it, fails with ESTALE, so
+// that the kernel looks the name up again, rather than opening a file no
+// longer in the tree, whose writes nobody would ever see.
+func TestOpenOfRemovedFileIsStale(t *testing.T) {
+	r := newRig(t, t.TempDir())
+	id := r.writeFile(t, cache.RootID, "doc.txt", "theirs")
+	if err := r.fs.RemoveAt("doc.txt"); err != nil {
+		t.Fatal(err)
+	}
+	for _, flags := range []uint32{syscall.O_RDONLY, syscall.O_WRONLY | syscall.O_TRUNC} {
+		if fh, err := r.fs.Open(id, flags); err != syscall.ESTALE {
+			if err == nil {
+				r.fs.Release(fh)
+			}
+			t.Errorf("open (flags %#x) of a file removed by a remote change: %v, want ESTALE", flags, err)
+		}
+	}
+	// A file unlinked here is opened as usual (through /proc/PID/fd, say).
+	id = r.writeFile(t, cache.RootID, "mine.txt", "mine")
+	fh, err := r.fs.Open(id, syscall.O_RDONLY)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.fs.Unlink(cache.RootID, "mine.txt"); err != nil {
+		t.Fatal(err)
+	}
+	fh2, err := r.fs.Open(id, syscall.O_RDONLY)
+	if err != nil {
+		t.Errorf("open of a file unlinked here, still open: %v", err)
+	} else {
+		r.fs.Release(fh2)
+	}
+	r.fs.Release(fh)
+}
