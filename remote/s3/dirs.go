@@ -160,8 +160,12 @@ func (r *Remote) setMeta(ctx context.Context, op, p string, meta remote.Meta, wa
 // .ferry/trash/<YYYY-MM-DD>/<path> with x-amz-copy-source-if-match, which
 // every server checks: a different version fails with remote.ErrPrecondition
 // and nothing is deleted. (A symlink lands there under its path too, not its
-// object's key; RestoreArea brings either back.) The original is then deleted with If-Match, which
-// closes the window between the two requests where the server supports it.
+// object's key; RestoreArea brings either back.) A file is then overwritten
+// with an empty tombstone, with If-Match (which every server honours on
+// PUT), and the tombstone deleted. So a version that someone writes between
+// the copy and the delete is never deleted unseen: their conditional write
+// fails while the tombstone stands, and they try again once it is gone.
+// The delete carries If-Match too, for servers that honour it.
 func (r *Remote) Delete(ctx context.Context, p string, cond remote.Cond) error {
 	const op = "delete"
 	if err := r.start(ctx, op, p, false); err != nil {
@@ -187,10 +191,25 @@ func (r *Remote) Delete(ctx context.Context, p string, cond remote.Cond) error {
 		if err != nil {
 			return err
 		}
+		version := cond.IfMatch
+		if !c.link {
+			tomb, err := r.putObject(ctx, op, c.key, nil, map[string]string{metaTombstone: "1"}, remote.Cond{IfMatch: version})
+			if err != nil {
+				return err // changed since the copy: ErrPrecondition
+			}
+			version = tomb
+		}
 		if _, err := r.keepParent(ctx, op, p); err != nil {
 			return err
 		}
-		return r.deleteKey(ctx, op, c.key, cond.IfMatch)
+		return r.deleteKey(ctx, op, c.key, version)
+	}
+	// A retry after a crash between the tombstone and its delete.
+	if o, err := r.headAny(ctx, op, r.key(p)); err == nil && o.meta[metaTombstone] != "" {
+		if _, err := r.keepParent(ctx, op, p); err != nil {
+			return err
+		}
+		return r.deleteKey(ctx, op, r.key(p), o.etag)
 	}
 	return nil
 }

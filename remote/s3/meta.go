@@ -31,6 +31,10 @@ const (
 	metaUID   = "uid"
 	metaGID   = "gid"
 	metaHash  = "blake3"
+	// metaTombstone marks the empty object that a conditional delete puts
+	// over the version it deletes, just before deleting it (see Delete).
+	// ferry treats such an object as absent.
+	metaTombstone = "ferry-deleting"
 )
 
 // File type bits of a Unix st_mode.

@@ -53,6 +53,15 @@ func (r *Remote) Stat(ctx context.Context, p string) (remote.Entry, error) {
 
 // head returns what HEAD says about key.
 func (r *Remote) head(ctx context.Context, op, key string) (object, error) {
+	o, err := r.headAny(ctx, op, key)
+	if err == nil && o.meta[metaTombstone] != "" {
+		return object{}, notFound(op, key) // being deleted
+	}
+	return o, err
+}
+
+// headAny is head that also finds a delete's tombstone.
+func (r *Remote) headAny(ctx context.Context, op, key string) (object, error) {
 	if key == "" {
 		return object{}, notFound(op, key)
 	}
