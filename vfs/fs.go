@@ -71,16 +71,16 @@ type node struct {
 	// contentMtime is the content file's mtime when last looked at: writes
 	// that bypass the core (kernel passthrough) show up as a change of it.
 	contentMtime int64
-	file         *os.File      // content, shared by the open handles
-	gen          uint64        // bumped by every content change
-	dirty        bool          // content changed since the last journaled write
-	unlinked     bool          // no longer in the tree; freed at last close and forget
+	file         *os.File // content, shared by the open handles
+	gen          uint64   // bumped by every content change
+	dirty        bool     // content changed since the last journaled write
+	unlinked     bool     // no longer in the tree; freed at last close and forget
 	// stale: unlinked by a remote change. The kernel may still hold its
 	// name for a moment and open it by that name: see Open.
 	stale    bool
-	fetching     chan struct{} // closed when a download of the content ends
-	listing      chan struct{} // closed when a listing of the directory ends
-	stream       *stream       // the content arriving from the remote, see stream.go
+	fetching chan struct{} // closed when a download of the content ends
+	listing  chan struct{} // closed when a listing of the directory ends
+	stream   *stream       // the content arriving from the remote, see stream.go
 }
 
 func (n *node) isDir() bool { return n.Kind == cache.Dir }
