@@ -29,6 +29,9 @@ type Change struct {
 	Mode    uint32    `json:"mode,omitempty"`
 	Hash    string    `json:"hash,omitempty"`
 	Link    string    `json:"link,omitempty"`
+	// Was: for a move of a file, the version it had at Path, when known.
+	// A device that holds another version there keeps it in place.
+	Was string `json:"was,omitempty"`
 	// At is when the change was logged; set by the reader, from the name
 	// of the log object.
 	At time.Time `json:"at,omitzero"`

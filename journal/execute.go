@@ -132,6 +132,7 @@ func (u *Uploader) execute(ctx context.Context, a *action) (note, hash string, e
 			u.moveRecords(a.path, a.to)
 		}
 		if up, ok := u.loadUploaded(a.node); ok && up.Path == a.path {
+			a.change.Was = up.Version
 			u.refreshVersion(ctx, a.node, a.to, up.Hash)
 			if up, ok := u.loadUploaded(a.node); ok {
 				a.change.Version, a.change.Hash = up.Version, up.Hash

@@ -242,6 +242,10 @@ func (u *Uploader) PollOnce(ctx context.Context) error {
 			newest = t
 		}
 	}
+	changes, err = u.recheck(ctx, changes)
+	if err != nil {
+		return err
+	}
 	if err := u.applyChanges(changes); err != nil {
 		return err
 	}
@@ -255,6 +259,47 @@ func (u *Uploader) PollOnce(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// recheck replaces each put in changes at a path this device's own
+// uploads touched lately with what the remote holds there now: the log
+// entry may be older than this device's own change, which superseded it
+// (a conditional write of this device saw that version and replaced or
+// deleted it), and applying it would bring back what is gone. Callers
+// hold pollMu.
+func (u *Uploader) recheck(ctx context.Context, changes []Change) ([]Change, error) {
+	if len(changes) == 0 {
+		return changes, nil
+	}
+	oldest := changes[0].At
+	for _, c := range changes {
+		if c.At.Before(oldest) {
+			oldest = c.At
+		}
+	}
+	touched := u.touched(oldest.Add(-u.poll.cfg.Window))
+	out := changes[:0:0]
+	for _, c := range changes {
+		if c.Op != changePut || !touched(c.Path) {
+			out = append(out, c)
+			continue
+		}
+		e, err := u.remote.Stat(ctx, c.Path)
+		switch {
+		case errors.Is(err, remote.ErrNotFound):
+			continue // gone since: a later entry says how, or this device did it
+		case err != nil:
+			return nil, err
+		case e.Version == c.Version:
+			out = append(out, c)
+		default:
+			if now, ok := u.pullChange(e); ok {
+				now.At = c.At
+				out = append(out, now)
+			}
+		}
+	}
+	return out, nil
 }
 
 // applyChanges applies changes in order, holding deletes when there are

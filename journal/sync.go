@@ -218,7 +218,7 @@ func (u *Uploader) applyDelete(p, version string) error {
 	up, known := u.loadUploaded(id)
 	u.log.Debug("apply remote delete", "path", p, "version", version, "node", id, "known", up.Version)
 	if version != "" && known && up.Path == p && up.Version != "" && up.Version != version {
-		return nil
+		return u.survive(id, p, up)
 	}
 	u.saveUploaded(id, nil)
 	err := ErrLocalChanges
@@ -231,6 +231,32 @@ func (u *Uploader) applyDelete(p, version string) error {
 		return nil
 	}
 	return err
+}
+
+// survive keeps the file id at p, whose version up is newer than one a
+// remote delete took. A delete that the remote cannot make conditional
+// (MinIO ignores If-Match on DELETE: it is a pinned copy to the trash,
+// then a plain delete) can take a version written between the two: then
+// this one goes up again, or, when someone has written p since, becomes a
+// conflict copy beside theirs.
+func (u *Uploader) survive(id uint64, p string, up uploaded) error {
+	e, err := u.remote.Stat(u.ctx, p)
+	switch {
+	case errors.Is(err, remote.ErrNotFound):
+	case err != nil:
+		return err
+	case e.Dir || e.Version == up.Version || u.pendingFor(id):
+		return nil // still there, or its own upload decides
+	default:
+		_, err := u.keepBoth(id, e)
+		return err
+	}
+	if u.pendingFor(id) {
+		return nil
+	}
+	u.saveUploaded(id, nil)
+	u.log.Warn("a remote delete took a newer version of a file with it; uploading it again", "path", p)
+	return u.cfg.Tree.Republish(id)
 }
 
 func (u *Uploader) applyRmdir(p string) error {
@@ -249,20 +275,25 @@ func (u *Uploader) applyMove(c Change) error {
 	tree := u.cfg.Tree
 	id, dir, ok := tree.NodeAt(c.Path)
 	if !ok {
-		if !c.Dir && c.Version != "" {
-			return u.applyPut(c.entry(c.To))
+		if !c.Dir {
+			return u.putMoved(c)
 		}
 		return nil
 	}
 	if dir != c.Dir {
 		return nil
 	}
+	if up, known := u.loadUploaded(id); !dir && c.Was != "" && known && up.Path == c.Path && up.Version != "" && up.Version != c.Was {
+		// Another version than the one moved is here (the entry is old
+		// news, replayed): it stays, and the moved one shows at c.To.
+		return u.putMoved(c)
+	}
 	ids := tree.NodesUnder(c.Path)
 	if !dir && u.pendingFor(id) {
 		// Changed here, moved there: keep the local file where it is (it
 		// goes up again) and show the moved version too.
 		u.saveUploaded(id, nil)
-		return u.applyPut(c.entry(c.To))
+		return u.putMoved(c)
 	}
 	if tid, tdir, taken := tree.NodeAt(c.To); taken {
 		if !tdir && u.pendingFor(tid) {
@@ -281,7 +312,7 @@ func (u *Uploader) applyMove(c Change) error {
 	if errors.Is(err, ErrLocalChanges) && !dir {
 		// A file being written here is at the new name: it becomes a
 		// conflict copy beside the moved version, and the old name goes.
-		if err := u.applyPut(c.entry(c.To)); err != nil {
+		if err := u.putMoved(c); err != nil {
 			return err
 		}
 		return u.applyDelete(c.Path, "")
@@ -300,6 +331,23 @@ func (u *Uploader) applyMove(c Change) error {
 		}
 	}
 	return nil
+}
+
+// putMoved shows the file that the remote move c put at c.To, when this
+// device cannot move its own copy there. The remote says what is there
+// now, if anything: the entry may be old news, and some moves are logged
+// without the version they made.
+func (u *Uploader) putMoved(c Change) error {
+	e, err := u.remote.Stat(u.ctx, c.To)
+	switch {
+	case errors.Is(err, remote.ErrNotFound):
+		return nil // moved on or deleted since: later entries say
+	case err != nil:
+		return err
+	case e.Dir:
+		return nil
+	}
+	return u.applyPut(e)
 }
 
 func isBelow(p, dir string) bool {

@@ -72,18 +72,20 @@ type Uploader struct {
 	// done: when an action last finished at each remote path, for the
 	// last hour, so that a listing taken meanwhile is not mistaken for
 	// someone else's change (see touched).
-	done     map[string]time.Time
-	failed   int
-	doneSeqs []uint64 // done ops kept for history, oldest first
-	flushSeq uint64   // ops up to here skip the write-back delay
-	extraSeq uint64   // the newest op the uploader itself journaled (conflict copies)
-	waiters  []chan struct{}
-	stats    Stats
-	wake     chan struct{}
-	ctx      context.Context
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
-	closed   bool
+	done map[string]time.Time
+	// donePruned: when done was last swept of entries over an hour old.
+	donePruned time.Time
+	failed     int
+	doneSeqs   []uint64 // done ops kept for history, oldest first
+	flushSeq   uint64   // ops up to here skip the write-back delay
+	extraSeq   uint64   // the newest op the uploader itself journaled (conflict copies)
+	waiters    []chan struct{}
+	stats      Stats
+	wake       chan struct{}
+	ctx        context.Context
+	cancel     context.CancelFunc
+	wg         sync.WaitGroup
+	closed     bool
 
 	// The change log, see changes.go. area is nil when the remote has none.
 	area    remote.Area

@@ -119,7 +119,10 @@ func (u *Uploader) noteDone(a *action) {
 	if u.done == nil {
 		u.done = map[string]time.Time{}
 	}
-	if len(u.done) > 10000 {
+	if len(u.done) > 10000 && now.Sub(u.donePruned) > time.Minute {
+		// At most once a minute: a sweep of a large map after every
+		// upload of a big tree was quadratic, and found nothing to drop.
+		u.donePruned = now
 		for p, t := range u.done {
 			if now.Sub(t) > time.Hour {
 				delete(u.done, p)
