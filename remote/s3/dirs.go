@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io/fs"
 	"maps"
+	"path"
 	"time"
 
 	"github.com/ferry-fs/ferry/remote"
@@ -14,18 +15,62 @@ import (
 // p exists even while empty: one request after the check that no file is
 // at p. Parents need no marker: the marker's key implies them. A file at p
 // is remote.ErrPermanent. The root needs nothing.
+//
+// The check is skipped inside a directory this Remote made a moment ago,
+// which nobody else has had the time to fill: a tree being copied in
+// (an untar) costs one request a directory, not two.
 func (r *Remote) Mkdir(ctx context.Context, p string, meta remote.Meta) error {
 	const op = "mkdir"
 	if err := r.start(ctx, op, p, true); err != nil || p == "" {
 		return err
 	}
-	if _, err := r.head(ctx, op, r.key(p)); err == nil {
-		return invalid(op, r.key(p), errors.New("a file is in the way"))
-	} else if !errors.Is(err, remote.ErrNotFound) {
+	r.mu.Lock()
+	fresh := r.made.has(path.Dir(p), time.Now())
+	r.mu.Unlock()
+	if !fresh {
+		if _, err := r.head(ctx, op, r.key(p)); err == nil {
+			return invalid(op, r.key(p), errors.New("a file is in the way"))
+		} else if !errors.Is(err, remote.ErrNotFound) {
+			return err
+		}
+	}
+	if _, err := r.putObject(ctx, op, r.dirKey(p), nil, userMeta(meta, sIFDIR), remote.Cond{}); err != nil {
 		return err
 	}
-	_, err := r.putObject(ctx, op, r.dirKey(p), nil, userMeta(meta, sIFDIR), remote.Cond{})
-	return err
+	r.mu.Lock()
+	r.made.add(p, time.Now())
+	r.mu.Unlock()
+	return nil
+}
+
+// freshDir: how long a directory Mkdir made counts as one nobody else has
+// filled yet.
+const freshDir = 10 * time.Second
+
+// recentDirs remembers the directories made within freshDir.
+type recentDirs struct {
+	at     map[string]time.Time
+	pruned time.Time
+}
+
+func (d *recentDirs) has(p string, now time.Time) bool {
+	t, ok := d.at[p]
+	return ok && now.Sub(t) < freshDir
+}
+
+func (d *recentDirs) add(p string, now time.Time) {
+	if d.at == nil {
+		d.at = map[string]time.Time{}
+	}
+	if now.Sub(d.pruned) > freshDir {
+		d.pruned = now
+		for q, t := range d.at {
+			if now.Sub(t) >= freshDir {
+				delete(d.at, q)
+			}
+		}
+	}
+	d.at[p] = now
 }
 
 // Rmdir removes the marker of the directory p if nothing else is below it,

@@ -115,8 +115,9 @@ type Remote struct {
 	cfg    Config // with defaults filled in
 	log    *slog.Logger
 
-	mu      sync.Mutex          // guards skipped
+	mu      sync.Mutex          // guards skipped and made
 	skipped map[string]struct{} // keys List skipped, without the bucket
+	made    recentDirs          // directories Mkdir made lately
 
 	count *requestCounter
 }
