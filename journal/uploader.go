@@ -82,6 +82,7 @@ type Uploader struct {
 	waiters    []chan struct{}
 	stats      Stats
 	wake       chan struct{}
+	work       chan *action // to the Transfers workers; never full (see dispatch)
 	ctx        context.Context
 	cancel     context.CancelFunc
 	wg         sync.WaitGroup
@@ -120,7 +121,7 @@ func NewUploader(store *cache.Store, j *Journal, r remote.Remote, src Source, cf
 	ctx, cancel := context.WithCancel(context.Background())
 	u := &Uploader{store: store, j: j, remote: r, src: src, cfg: cfg, log: cfg.Log,
 		plan: newPlanner(), running: map[*action]bool{}, known: map[uint64]*uploaded{}, progress: map[uint64]*inProgress{},
-		wake: make(chan struct{}, 1), ctx: ctx, cancel: cancel, logWake: make(chan struct{}, 1),
+		wake: make(chan struct{}, 1), work: make(chan *action, cfg.Transfers), ctx: ctx, cancel: cancel, logWake: make(chan struct{}, 1),
 		heldAt: map[string]time.Time{}}
 	u.started = time.Now()
 	if a, ok := r.(remote.Area); ok && cfg.DeviceID != "" {
@@ -159,10 +160,28 @@ func NewUploader(store *cache.Store, j *Journal, r remote.Remote, src Source, cf
 	u.enqueue(pending)
 	u.plan.replay = false
 	j.setSink(u.enqueue)
-	u.wg.Add(2)
+	u.wg.Add(2 + cfg.Transfers)
 	go u.loop()
 	go u.writeLog()
+	for range cfg.Transfers {
+		go u.worker()
+	}
 	return u, nil
+}
+
+// worker runs the actions dispatch starts. Workers live as long as the
+// uploader: a goroutine per action paid for growing its stack through the
+// remote's client again every time.
+func (u *Uploader) worker() {
+	defer u.wg.Done()
+	for {
+		select {
+		case <-u.ctx.Done():
+			return
+		case a := <-u.work:
+			u.run(a)
+		}
+	}
 }
 
 // enqueue plans newly committed ops.
@@ -282,15 +301,13 @@ func (u *Uploader) dispatch(now time.Time) (next time.Time) {
 			u.plan.start(a)
 			u.running[a] = true
 			slots--
-			u.wg.Add(1)
-			go u.run(a)
+			u.work <- a // at most Transfers are running or queued
 		}
 	}
 	return next
 }
 
 func (u *Uploader) run(a *action) {
-	defer u.wg.Done()
 	note, hash, err := u.execute(u.ctx, a)
 	u.mu.Lock()
 	delete(u.running, a)
