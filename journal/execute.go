@@ -91,23 +91,35 @@ func (u *Uploader) execute(ctx context.Context, a *action) (note, hash string, e
 	case actMove:
 		var err error
 		if up, ok := u.loadUploaded(a.node); ok && !a.dir && up.Path == a.path {
-			if !a.replaces && u.cfg.Tree != nil {
-				// Nothing was at the new name here: something there now
-				// is someone else's, and must not be overwritten.
-				// (Our own content there is this rename, begun before a
-				// restart, which the rename below completes.)
-				if e, err := r.Stat(ctx, a.to); err == nil && (e.Hash == "" || e.Hash != up.Hash) {
+			var dst remote.Cond
+			if u.cfg.Tree != nil {
+				var taken *remote.Entry
+				if dst, taken, err = u.moveTarget(ctx, a, up); err != nil {
+					return "", "", err
+				}
+				if taken != nil {
 					if _, serr := r.Stat(ctx, a.path); serr == nil {
-						return u.renameOntoTaken(ctx, a, up, e)
+						return u.renameOntoTaken(ctx, a, up, *taken)
 					}
 				}
 			}
-			err = u.renameIf(ctx, a.path, a.to, up.Version)
+			err = u.renameIf(ctx, a.path, a.to, up.Version, dst)
 			if errors.Is(err, remote.ErrPrecondition) && u.cfg.Tree != nil {
-				if _, serr := r.Stat(ctx, a.path); errors.Is(serr, remote.ErrNotFound) {
+				src, serr := r.Stat(ctx, a.path)
+				switch {
+				case errors.Is(serr, remote.ErrNotFound):
 					err = serr // the source is gone: handled below
-				} else {
+				case serr != nil:
+					return "", "", serr
+				case src.Version != up.Version:
 					return u.moveConflict(ctx, a)
+				default:
+					// The new name changed hands meanwhile.
+					e, terr := r.Stat(ctx, a.to)
+					if terr != nil {
+						return "", "", fmt.Errorf("rename %s: the new name changed on the remote meanwhile: %w", a.path, terr)
+					}
+					return u.renameOntoTaken(ctx, a, up, e)
 				}
 			}
 		} else {
@@ -271,7 +283,7 @@ func (u *Uploader) put(ctx context.Context, a *action, path string) (note, hash 
 			return "content not cached: nothing to upload", "", nil
 		}
 		if up.Path != path {
-			if err := u.renameIf(ctx, up.Path, path, up.Version); err != nil && !errors.Is(err, remote.ErrNotFound) {
+			if err := u.renameIf(ctx, up.Path, path, up.Version, remote.Cond{}); err != nil && !errors.Is(err, remote.ErrNotFound) {
 				return "", "", err
 			}
 		}
@@ -472,12 +484,43 @@ func (u *Uploader) setMetaIf(ctx context.Context, path string, meta remote.Meta,
 	return u.remote.SetMeta(ctx, path, meta)
 }
 
-// renameIf moves a file only if the remote still has version, like setMetaIf.
-func (u *Uploader) renameIf(ctx context.Context, from, to, version string) error {
+// renameIf moves a file only if the remote still has version and what is
+// at to meets dst, like setMetaIf.
+func (u *Uploader) renameIf(ctx context.Context, from, to, version string, dst remote.Cond) error {
 	if c, ok := u.remote.(remote.Conditional); ok && version != "" {
-		return c.RenameIf(ctx, from, to, version)
+		return c.RenameIf(ctx, from, to, version, dst)
 	}
 	return u.remote.Rename(ctx, from, to)
+}
+
+// moveTarget decides what the rename a of the file uploaded as up may
+// replace at its new name: nothing (IfNoneMatch), the version this device
+// knew there when the rename replaced a file (IfMatch), or its own content
+// (a rename begun before a restart, which the rename completes). Anything
+// else there is someone else's, returned as taken: it must not be
+// overwritten.
+func (u *Uploader) moveTarget(ctx context.Context, a *action, up uploaded) (dst remote.Cond, taken *remote.Entry, err error) {
+	e, err := u.remote.Stat(ctx, a.to)
+	switch {
+	case errors.Is(err, remote.ErrNotFound):
+		return remote.Cond{IfNoneMatch: true}, nil, nil
+	case err != nil:
+		return remote.Cond{}, nil, err
+	case e.Dir:
+		return remote.Cond{}, nil, nil // the rename fails: a directory is in the way
+	case e.Hash != "" && e.Hash == up.Hash:
+		return remote.Cond{IfMatch: e.Version}, nil, nil
+	}
+	if a.replaces {
+		v, known, err := u.versionAt(ctx, a.to)
+		if err != nil {
+			return remote.Cond{}, nil, err
+		}
+		if known {
+			return remote.Cond{IfMatch: v}, nil, nil // a stale v fails the rename
+		}
+	}
+	return remote.Cond{}, &e, nil
 }
 
 // refreshVersion records the version now at path: metadata updates and

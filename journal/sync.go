@@ -521,7 +521,7 @@ func (u *Uploader) renameOntoTaken(ctx context.Context, a *action, up uploaded, 
 			break
 		}
 	}
-	if err := u.renameIf(ctx, a.path, to, up.Version); err != nil {
+	if err := u.renameIf(ctx, a.path, to, up.Version, remote.Cond{IfNoneMatch: true}); err != nil {
 		return "", "", err
 	}
 	if err := tree.MoveAt(a.to, to); err != nil {

@@ -375,8 +375,8 @@ func (f *failing) SetMetaIf(ctx context.Context, p string, m remote.Meta, v stri
 	return f.Remote.(remote.Conditional).SetMetaIf(ctx, p, m, v)
 }
 
-func (f *failing) RenameIf(ctx context.Context, from, to, v string) error {
-	return f.Remote.(remote.Conditional).RenameIf(ctx, from, to, v)
+func (f *failing) RenameIf(ctx context.Context, from, to, v string, dst remote.Cond) error {
+	return f.Remote.(remote.Conditional).RenameIf(ctx, from, to, v, dst)
 }
 
 func TestUploaderDeleteAfterOwnUnrecordedUpload(t *testing.T) {

@@ -10,8 +10,9 @@ type Conditional interface {
 	// SetMetaIf is SetMeta when the file at path has version ifMatch, and
 	// ErrPrecondition (changing nothing) otherwise.
 	SetMetaIf(ctx context.Context, path string, meta Meta, ifMatch string) error
-	// RenameIf is Rename of a file when it has version ifMatch, and
-	// ErrPrecondition (moving nothing) otherwise. A retry of a rename that
-	// completed earlier succeeds.
-	RenameIf(ctx context.Context, from, to, ifMatch string) error
+	// RenameIf is Rename of a file when it has version ifMatch and what is
+	// at to meets dst (IfNoneMatch: nothing; IfMatch: that version; zero:
+	// anything), and ErrPrecondition (moving nothing) otherwise. A retry
+	// of a rename that completed earlier succeeds.
+	RenameIf(ctx context.Context, from, to, ifMatch string, dst Cond) error
 }

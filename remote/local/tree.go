@@ -64,15 +64,15 @@ func (l *Local) Delete(ctx context.Context, p string, cond remote.Cond) error {
 // with remote.ErrPermanent. If from is missing but to exists, an earlier
 // call is taken to have completed and Rename returns nil.
 func (l *Local) Rename(ctx context.Context, from, to string) error {
-	return l.rename(ctx, from, to, "")
+	return l.rename(ctx, from, to, "", remote.Cond{})
 }
 
 // RenameIf implements remote.Conditional.
-func (l *Local) RenameIf(ctx context.Context, from, to, ifMatch string) error {
-	return l.rename(ctx, from, to, ifMatch)
+func (l *Local) RenameIf(ctx context.Context, from, to, ifMatch string, dst remote.Cond) error {
+	return l.rename(ctx, from, to, ifMatch, dst)
 }
 
-func (l *Local) rename(ctx context.Context, from, to, want string) error {
+func (l *Local) rename(ctx context.Context, from, to, want string, dst remote.Cond) error {
 	const op = "rename"
 	if err := start(ctx, op, from, false); err != nil {
 		return err
@@ -104,6 +104,21 @@ func (l *Local) rename(ctx context.Context, from, to, want string) error {
 	}
 	if want != "" && version(sfi) != want {
 		return precondition(op, from, "version is "+version(sfi)+", not "+want)
+	}
+	if dst != (remote.Cond{}) {
+		tfi, err := l.lstat(op, to)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			if dst.IfMatch != "" {
+				return precondition(op, to, "does not exist")
+			}
+		case err != nil:
+			return fail(op, to, err, reading)
+		case dst.IfNoneMatch:
+			return precondition(op, to, "exists")
+		case version(tfi) != dst.IfMatch:
+			return precondition(op, to, "version is "+version(tfi)+", not "+dst.IfMatch)
+		}
 	}
 	if to == from {
 		return nil

@@ -297,18 +297,41 @@ func testConditionalMetaRename(t *testing.T, r remote.Remote, _ Options) {
 	if got := stat(t, r, "cond/f"); got.ModTime.Equal(m.ModTime) {
 		t.Fatal("SetMetaIf with a stale version changed the mtime")
 	}
-	wantErrIs(t, c.RenameIf(ctx, "cond/f", "cond/g", old.Version), remote.ErrPrecondition, "RenameIf with a stale version")
+	wantErrIs(t, c.RenameIf(ctx, "cond/f", "cond/g", old.Version, remote.Cond{}), remote.ErrPrecondition, "RenameIf with a stale version")
 	wantContent(t, r, "cond/f", "v2")
 	if err := c.SetMetaIf(ctx, "cond/f", m, cur.Version); err != nil {
 		t.Fatalf("SetMetaIf with the current version: %v", err)
 	}
 	cur = stat(t, r, "cond/f")
-	if err := c.RenameIf(ctx, "cond/f", "cond/g", cur.Version); err != nil {
-		t.Fatalf("RenameIf with the current version: %v", err)
+	// Conditions on the destination: a file someone else put there, or a
+	// version there other than the one given, stops the move.
+	theirs := put(t, r, "cond/g", "theirs")
+	wantErrIs(t, c.RenameIf(ctx, "cond/f", "cond/g", cur.Version, remote.Cond{IfNoneMatch: true}), remote.ErrPrecondition,
+		"RenameIf onto an existing file with IfNoneMatch")
+	wantErrIs(t, c.RenameIf(ctx, "cond/f", "cond/g", cur.Version, remote.Cond{IfMatch: old.Version}), remote.ErrPrecondition,
+		"RenameIf onto another version than IfMatch")
+	wantContent(t, r, "cond/f", "v2")
+	wantContent(t, r, "cond/g", "theirs")
+	if err := c.RenameIf(ctx, "cond/f", "cond/g", cur.Version, remote.Cond{IfMatch: theirs.Version}); err != nil {
+		t.Fatalf("RenameIf with the current versions of both: %v", err)
 	}
 	wantContent(t, r, "cond/g", "v2")
-	if err := c.RenameIf(ctx, "cond/f", "cond/g", cur.Version); err != nil {
+	if err := c.RenameIf(ctx, "cond/f", "cond/g", cur.Version, remote.Cond{IfMatch: theirs.Version}); err != nil {
 		t.Fatalf("RenameIf retried after it completed: %v", err)
+	}
+	// Onto a free name, empty files too (no content to copy in parts).
+	for _, body := range []string{"v3", ""} {
+		e := put(t, r, "cond/h", body)
+		if err := c.RenameIf(ctx, "cond/h", "cond/i", e.Version, remote.Cond{IfNoneMatch: true}); err != nil {
+			t.Fatalf("RenameIf of %q onto a free name: %v", body, err)
+		}
+		wantContent(t, r, "cond/i", body)
+		if _, err := r.Stat(ctx, "cond/h"); !errors.Is(err, remote.ErrNotFound) {
+			t.Fatalf("after RenameIf, the source is still there: %v", err)
+		}
+		if err := r.Delete(ctx, "cond/i", remote.Cond{}); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 

@@ -1,6 +1,7 @@
 package s3
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -29,9 +30,35 @@ func (r *Remote) copyObject(ctx context.Context, op, src, dst string, o object, 
 
 // copyIf is copyObject with a condition on the destination, sent as
 // If-Match / If-None-Match on the request that makes the copy visible.
-// Servers that do not support conditional copies (MinIO) ignore it.
+// Servers that ignore it on CopyObject (MinIO) check it on the completion
+// of a multipart upload, so with a condition the copy is a multipart one
+// (or, for an empty object, a conditional put of its metadata).
 func (r *Remote) copyIf(ctx context.Context, op, src, dst string, o object, md map[string]string, pin string, cond remote.Cond) (string, error) {
-	if o.size > r.cfg.CopyCutoff {
+	if cond != (remote.Cond{}) && o.size == 0 {
+		if !o.full {
+			h, err := r.head(ctx, op, src)
+			if err != nil {
+				return "", err
+			}
+			if pin != "" && trimETag(h.etag) != trimETag(pin) {
+				return "", precondition(op, src, "version is "+h.etag+", not "+pin)
+			}
+			o = h
+		}
+		if md == nil {
+			md = o.meta
+		}
+		in := &s3.PutObjectInput{Bucket: &r.bucket, Key: &dst, Metadata: md, Body: bytes.NewReader(nil),
+			ContentLength: aws.Int64(0), ContentType: o.header.contentType}
+		in.StorageClass, in.ServerSideEncryption, in.SSEKMSKeyId = r.storage(o.header)
+		in.IfMatch, in.IfNoneMatch = condHeaders(cond)
+		out, err := r.client.PutObject(ctx, in)
+		if err != nil {
+			return "", condFail(ctx, op, dst, err, cond)
+		}
+		return deref(out.ETag), nil
+	}
+	if o.size > r.cfg.CopyCutoff || cond != (remote.Cond{}) {
 		return r.copyParts(ctx, op, src, dst, o, md, pin, cond)
 	}
 	in := &s3.CopyObjectInput{Bucket: &r.bucket, Key: &dst, CopySource: r.copySource(src)}
@@ -196,17 +223,18 @@ func (r *Remote) Copy(ctx context.Context, from, to string) (remote.Entry, error
 		return remote.Entry{}, err
 	}
 	for try := 1; ; try++ {
-		e, err := r.copyFile(ctx, op, from, to, false)
+		e, err := r.copyFile(ctx, op, from, to, false, remote.Cond{})
 		if !errors.Is(err, remote.ErrPrecondition) || try == setMetaTries {
 			return e, err
 		}
 	}
 }
 
-// copyFile copies the file or symlink from to to, and with move deletes
-// from afterwards (pinned to the version copied). A source changed midway
-// fails with remote.ErrPrecondition, for the caller to try again.
-func (r *Remote) copyFile(ctx context.Context, op, from, to string, move bool) (remote.Entry, error) {
+// copyFile copies the file or symlink from to to, if what is at to meets
+// cond, and with move deletes from afterwards (pinned to the version
+// copied). A source changed midway fails with remote.ErrPrecondition, for
+// the caller to try again; so does a destination that does not meet cond.
+func (r *Remote) copyFile(ctx context.Context, op, from, to string, move bool, cond remote.Cond) (remote.Entry, error) {
 	src, dst, other := r.key(from), r.key(to), r.linkKey(to)
 	o, err := r.head(ctx, op, src)
 	var target string
@@ -223,7 +251,7 @@ func (r *Remote) copyFile(ctx context.Context, op, from, to string, move bool) (
 	case src == dst:
 		return entryOf(to, o, target), nil
 	}
-	etag, err := r.copyObject(ctx, op, src, dst, o, nil, o.etag)
+	etag, err := r.copyIf(ctx, op, src, dst, o, nil, o.etag, cond)
 	if err != nil {
 		return remote.Entry{}, err
 	}
