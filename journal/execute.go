@@ -530,6 +530,11 @@ func (u *Uploader) refreshVersion(ctx context.Context, id uint64, path, hash str
 	if err != nil {
 		return // the next conditional write finds out
 	}
+	if e.Hash != "" && hash != "" && e.Hash != hash {
+		// Someone else's content got there first: their version is not
+		// this file's. Unknown, so the poller brings theirs in.
+		e.Version = ""
+	}
 	u.saveUploaded(id, &uploaded{Path: path, Hash: hash, Version: e.Version})
 }
 

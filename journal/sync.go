@@ -521,7 +521,22 @@ func (u *Uploader) renameOntoTaken(ctx context.Context, a *action, up uploaded, 
 			break
 		}
 	}
-	if err := u.renameIf(ctx, a.path, to, up.Version, remote.Cond{IfNoneMatch: true}); err != nil {
+	err = u.renameIf(ctx, a.path, to, up.Version, remote.Cond{IfNoneMatch: true})
+	if errors.Is(err, remote.ErrPrecondition) {
+		if src, serr := u.remote.Stat(ctx, a.path); serr == nil && src.Version != up.Version {
+			// Someone else changed the file too: the version this
+			// device renamed is one their edit replaced. Both names
+			// show what the remote has.
+			if err := u.takeRemote(e); err != nil {
+				return "", "", err
+			}
+			if err := u.refresh(ctx, a.path); err != nil {
+				return "", "", err
+			}
+			return "conflict: changed on the remote, and the new name taken there; both as the remote has them", "", nil
+		}
+	}
+	if err != nil {
 		return "", "", err
 	}
 	if err := tree.MoveAt(a.to, to); err != nil {

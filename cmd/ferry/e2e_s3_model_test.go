@@ -25,12 +25,13 @@ func TestE2ETwoDevicesModel(t *testing.T) {
 }
 
 // TestE2ETwoDevicesModelRenames adds renames to the random operations.
-// Known to lose data: a rename on one device overwrites its destination
-// on the remote unconditionally (an S3 copy destination cannot be made
-// conditional on MinIO), so a file written at that name on the other
-// device meanwhile can be lost. Run with FERRY_E2E_BUGS=1.
+// Renames no longer overwrite what another device put at their new name
+// (the copy is conditional on the destination), but about 1 run in 6
+// still loses a write or does not converge: renames crossing edits and
+// deletes on the other device, not all traced yet. Run with
+// FERRY_E2E_BUGS=1.
 func TestE2ETwoDevicesModelRenames(t *testing.T) {
-	knownBug(t, "a rename overwrites a file written concurrently at its destination on another device")
+	knownBug(t, "renames crossing edits on another device can still lose a write (about 1 run in 6)")
 	t.Parallel()
 	runModel(t, true)
 }
