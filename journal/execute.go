@@ -200,9 +200,11 @@ func (u *Uploader) remove(ctx context.Context, a *action) (note, hash string, er
 		}
 		cond.IfMatch = up.Version
 		err := r.Delete(ctx, a.path, cond)
-		if errors.Is(err, remote.ErrPrecondition) && up.Pending != "" {
-			// Perhaps ferry's own upload landed unrecorded before a crash.
-			if e, serr := r.Stat(ctx, a.path); serr == nil && e.Hash == up.Pending {
+		if errors.Is(err, remote.ErrPrecondition) {
+			// Perhaps ferry's own upload landed unrecorded before a crash,
+			// or a server-side copy (a directory rename) gave the content
+			// this device knows a new version.
+			if e, serr := r.Stat(ctx, a.path); serr == nil && e.Hash != "" && (e.Hash == up.Pending || e.Hash == up.Hash) {
 				cond.IfMatch = e.Version
 				err = r.Delete(ctx, a.path, cond)
 			}

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"sort"
 	"strings"
@@ -30,33 +31,12 @@ func (r *Remote) copyObject(ctx context.Context, op, src, dst string, o object, 
 
 // copyIf is copyObject with a condition on the destination, sent as
 // If-Match / If-None-Match on the request that makes the copy visible.
-// Servers that ignore it on CopyObject (MinIO) check it on the completion
-// of a multipart upload, so with a condition the copy is a multipart one
-// (or, for an empty object, a conditional put of its metadata).
+// Servers that ignore it on CopyObject (MinIO) check it on a put and on
+// the completion of a multipart upload, so with a condition a small object
+// is read and put (copyByPut), a larger one copied in parts.
 func (r *Remote) copyIf(ctx context.Context, op, src, dst string, o object, md map[string]string, pin string, cond remote.Cond) (string, error) {
-	if cond != (remote.Cond{}) && o.size == 0 {
-		if !o.full {
-			h, err := r.head(ctx, op, src)
-			if err != nil {
-				return "", err
-			}
-			if pin != "" && trimETag(h.etag) != trimETag(pin) {
-				return "", precondition(op, src, "version is "+h.etag+", not "+pin)
-			}
-			o = h
-		}
-		if md == nil {
-			md = o.meta
-		}
-		in := &s3.PutObjectInput{Bucket: &r.bucket, Key: &dst, Metadata: md, Body: bytes.NewReader(nil),
-			ContentLength: aws.Int64(0), ContentType: o.header.contentType}
-		in.StorageClass, in.ServerSideEncryption, in.SSEKMSKeyId = r.storage(o.header)
-		in.IfMatch, in.IfNoneMatch = condHeaders(cond)
-		out, err := r.client.PutObject(ctx, in)
-		if err != nil {
-			return "", condFail(ctx, op, dst, err, cond)
-		}
-		return deref(out.ETag), nil
+	if cond != (remote.Cond{}) && o.size <= smallCopy {
+		return r.copyByPut(ctx, op, src, dst, o, md, pin, cond)
 	}
 	if o.size > r.cfg.CopyCutoff || cond != (remote.Cond{}) {
 		return r.copyParts(ctx, op, src, dst, o, md, pin, cond)
@@ -82,6 +62,48 @@ func (r *Remote) copyIf(ctx context.Context, op, src, dst string, o object, md m
 		return "", nil
 	}
 	return deref(out.CopyObjectResult.ETag), nil
+}
+
+// smallCopy: a conditional copy of an object up to this size is a read
+// and a conditional put of its bytes. Unlike a multipart copy, that keeps
+// its ETag (the MD5 of the bytes, for objects put whole), which later
+// server-side copies keep too, so the version this device knows stays true.
+const smallCopy = 4 * MiB
+
+// copyByPut copies the small object src, described by o, to dst with a
+// read pinned to pin (when set) and a put carrying cond.
+func (r *Remote) copyByPut(ctx context.Context, op, src, dst string, o object, md map[string]string, pin string, cond remote.Cond) (string, error) {
+	in := &s3.GetObjectInput{Bucket: &r.bucket, Key: &src}
+	if pin != "" {
+		in.IfMatch = aws.String(pin)
+	}
+	g, err := r.client.GetObject(ctx, in)
+	if err != nil {
+		return "", fail(ctx, op, src, err)
+	}
+	body, err := io.ReadAll(io.LimitReader(g.Body, smallCopy+1))
+	g.Body.Close()
+	if err != nil {
+		return "", fail(ctx, op, src, err)
+	}
+	if len(body) > smallCopy {
+		return "", precondition(op, src, "grew while being copied")
+	}
+	got := objectOfGet(g)
+	if md == nil {
+		md = got.meta
+	}
+	put := &s3.PutObjectInput{Bucket: &r.bucket, Key: &dst, Metadata: md, Body: bytes.NewReader(body),
+		ContentLength: aws.Int64(int64(len(body))), ContentMD5: contentMD5(body), ContentType: got.header.contentType,
+		CacheControl: got.header.cacheControl, ContentEncoding: got.header.contentEncoding,
+		ContentDisposition: got.header.contentDisposition, ContentLanguage: got.header.contentLanguage}
+	put.StorageClass, put.ServerSideEncryption, put.SSEKMSKeyId = r.storage(got.header)
+	put.IfMatch, put.IfNoneMatch = condHeaders(cond)
+	out, err := r.client.PutObject(ctx, put)
+	if err != nil {
+		return "", condFail(ctx, op, dst, err, cond)
+	}
+	return deref(out.ETag), nil
 }
 
 // copyParts copies a large object with UploadPartCopy, every part pinned

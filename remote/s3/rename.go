@@ -42,8 +42,8 @@ func (r *Remote) Rename(ctx context.Context, from, to string) error {
 }
 
 // RenameIf implements remote.Conditional for files. A condition on the
-// destination makes the copy a multipart one, whose completion every server
-// checks it against (MinIO ignores it on CopyObject): three requests, not one.
+// destination, which MinIO ignores on CopyObject, makes the copy a read and
+// a conditional put, or a multipart copy for a large file (see copyIf).
 func (r *Remote) RenameIf(ctx context.Context, from, to, ifMatch string, dst remote.Cond) error {
 	const op = "rename"
 	if err := r.start(ctx, op, from, false); err != nil {
