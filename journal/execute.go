@@ -416,7 +416,8 @@ type inProgress struct {
 func (u *Uploader) putResumable(ctx context.Context, rr remote.Resumable, id uint64, path, hash string,
 	body io.ReaderAt, c *Content, cond remote.Cond) (remote.Entry, error) {
 	var st *remote.UploadState
-	if prev, ok := u.loadInProgress(id); ok {
+	prev, recorded := u.loadInProgress(id)
+	if recorded {
 		if prev.Path == path && prev.Hash == hash {
 			st = &prev.State
 		} else if err := rr.AbortUpload(ctx, prev.Path, prev.State.UploadID); err != nil {
@@ -424,6 +425,7 @@ func (u *Uploader) putResumable(ctx context.Context, rr remote.Resumable, id uin
 		}
 	}
 	save := func(s remote.UploadState) error {
+		recorded = true
 		return u.saveInProgress(id, &inProgress{Path: path, Hash: hash, State: s})
 	}
 	e, err := rr.PutResumable(ctx, path, body, c.Size, c.Meta, cond, st, save)
@@ -432,6 +434,10 @@ func (u *Uploader) putResumable(ctx context.Context, rr remote.Resumable, id uin
 			if prev, ok := u.loadInProgress(id); ok {
 				rr.AbortUpload(context.WithoutCancel(ctx), prev.Path, prev.State.UploadID)
 			}
+		}
+		// A file sent in one request recorded nothing: nothing to forget.
+		if !recorded {
+			return e, err
 		}
 		if err := u.saveInProgress(id, nil); err != nil {
 			u.log.Error("record upload progress", "err", err)
