@@ -122,6 +122,14 @@ func (u *Uploader) execute(ctx context.Context, a *action) (note, hash string, e
 					return u.renameOntoTaken(ctx, a, up, e)
 				}
 			}
+		} else if !ok && !a.dir && u.cfg.Tree != nil {
+			// This file was never on the remote: what the remote has at
+			// the old name (if anything) is someone else's and must
+			// stay. This file goes up at the new name.
+			pa := &action{node: a.node}
+			note, hash, err := u.put(ctx, pa, a.to)
+			a.change = pa.change
+			return note, hash, err
 		} else {
 			err = r.Rename(ctx, a.path, a.to)
 		}
@@ -285,7 +293,22 @@ func (u *Uploader) put(ctx context.Context, a *action, path string) (note, hash 
 			return "content not cached: nothing to upload", "", nil
 		}
 		if up.Path != path {
-			if err := u.renameIf(ctx, up.Path, path, up.Version, remote.Cond{}); err != nil && !errors.Is(err, remote.ErrNotFound) {
+			err := u.renameIf(ctx, up.Path, path, up.Version, remote.Cond{})
+			if errors.Is(err, remote.ErrPrecondition) {
+				if _, serr := u.remote.Stat(ctx, up.Path); errors.Is(serr, remote.ErrNotFound) {
+					err = serr
+				}
+			}
+			if errors.Is(err, remote.ErrNotFound) && u.cfg.Tree != nil {
+				if _, serr := u.remote.Stat(ctx, path); errors.Is(serr, remote.ErrNotFound) {
+					// Deleted on the remote before this device ever
+					// downloaded it: nothing is left to keep.
+					u.saveUploaded(id, nil)
+					return "deleted on the remote before it was downloaded: gone", "", u.cfg.Tree.RemoveAt(path)
+				}
+				err = nil // an earlier try moved it
+			}
+			if err != nil {
 				return "", "", err
 			}
 		}

@@ -523,15 +523,18 @@ func (u *Uploader) renameOntoTaken(ctx context.Context, a *action, up uploaded, 
 	}
 	err = u.renameIf(ctx, a.path, to, up.Version, remote.Cond{IfNoneMatch: true})
 	if errors.Is(err, remote.ErrPrecondition) {
-		if src, serr := u.remote.Stat(ctx, a.path); serr == nil && src.Version != up.Version {
-			// Someone else changed the file too: the version this
-			// device renamed is one their edit replaced. Both names
-			// show what the remote has.
+		src, serr := u.remote.Stat(ctx, a.path)
+		if gone := errors.Is(serr, remote.ErrNotFound); gone || serr == nil && src.Version != up.Version {
+			// Someone else changed or deleted the file too: the version
+			// this device renamed is one they replaced. Both names show
+			// what the remote has.
 			if err := u.takeRemote(e); err != nil {
 				return "", "", err
 			}
-			if err := u.refresh(ctx, a.path); err != nil {
-				return "", "", err
+			if !gone {
+				if err := u.refresh(ctx, a.path); err != nil {
+					return "", "", err
+				}
 			}
 			return "conflict: changed on the remote, and the new name taken there; both as the remote has them", "", nil
 		}
