@@ -321,14 +321,22 @@ func (u *Uploader) applyMove(c Change) error {
 		return fmt.Errorf("apply remote move %s → %s: %w", c.Path, c.To, err)
 	}
 	// The uploaded records follow, so later changes stay conditional.
+	other := false
 	for _, nid := range ids {
 		if up, ok := u.loadUploaded(nid); ok && (up.Path == c.Path || isBelow(up.Path, c.Path)) {
 			up.Path = c.To + up.Path[len(c.Path):]
 			if nid == id && c.Version != "" {
-				up.Version = c.Version
+				if c.Hash != "" && up.Hash != "" && up.Hash != c.Hash {
+					other = true // they moved a newer version than this one
+				} else {
+					up.Version = c.Version
+				}
 			}
 			u.saveUploaded(nid, &up)
 		}
+	}
+	if other {
+		return u.applyPut(c.entry(c.To))
 	}
 	return nil
 }
