@@ -603,11 +603,19 @@ func (u *Uploader) versionAt(ctx context.Context, p string) (string, bool, error
 		return "", false, err
 	}
 	// Content this device uploaded is its own, whatever the record's path
-	// (a crash can leave a directory rename's records at the old paths).
+	// (a crash can leave a directory rename's records at the old paths),
+	// unless the mount still shows that file at its own path: then the
+	// remote has a copy of it at p that is someone else's.
 	for id, up := range recs {
-		if e.Hash != "" && up.Hash == e.Hash && id != live {
-			return e.Version, true, nil
+		if e.Hash == "" || up.Hash != e.Hash || id == live {
+			continue
 		}
+		if u.cfg.Tree != nil {
+			if nid, _, ok := u.cfg.Tree.NodeAt(up.Path); ok && nid == id {
+				continue
+			}
+		}
+		return e.Version, true, nil
 	}
 	if best.Version != "" {
 		return best.Version, true, nil // the remote has moved on: a conditional write fails
