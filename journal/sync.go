@@ -115,6 +115,15 @@ func (u *Uploader) conflictSuffix() string {
 func (u *Uploader) keepBoth(id uint64, e remote.Entry) (string, error) {
 	u.dropPending(id, "superseded by a conflict copy")
 	u.saveUploaded(id, nil)
+	if c, err := u.src.OpenContent(id); err == nil {
+		absent := c.Absent
+		c.Close()
+		if absent {
+			// Nothing of it is here to keep (its content was never
+			// downloaded): theirs simply takes the name.
+			return "", u.takeRemote(e)
+		}
+	}
 	copyPath, err := u.conflictCopy(id, u.conflictSuffix())
 	if err != nil {
 		return "", fmt.Errorf("conflict copy of %s: %w", e.Path, err)
@@ -406,6 +415,9 @@ func (u *Uploader) conflictOnPut(ctx context.Context, a *action, p string) (stri
 	copyPath, err := u.keepBoth(a.node, e)
 	if err != nil {
 		return "", err
+	}
+	if copyPath == "" {
+		return "conflict: the remote version keeps the name; nothing of this one was here", nil
 	}
 	return "conflict: the remote version keeps the name, this one is " + path.Base(copyPath), nil
 }
