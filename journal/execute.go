@@ -122,10 +122,12 @@ func (u *Uploader) execute(ctx context.Context, a *action) (note, hash string, e
 					return u.renameOntoTaken(ctx, a, up, e)
 				}
 			}
-		} else if !ok && !a.dir && u.cfg.Tree != nil {
-			// This file was never on the remote: what the remote has at
-			// the old name (if anything) is someone else's and must
-			// stay. This file goes up at the new name.
+		} else if taken, terr := u.takenByOthers(ctx, a, ok); terr != nil {
+			return "", "", terr
+		} else if taken {
+			// This file was never on the remote, and what the remote
+			// has at the old name is someone else's: it stays, and this
+			// file goes up at the new name.
 			pa := &action{node: a.node}
 			note, hash, err := u.put(ctx, pa, a.to)
 			a.change = pa.change
@@ -513,6 +515,27 @@ func (u *Uploader) setMetaIf(ctx context.Context, path string, meta remote.Meta,
 		return c.SetMetaIf(ctx, path, meta, version)
 	}
 	return u.remote.SetMeta(ctx, path, meta)
+}
+
+// takenByOthers reports whether the old name of the move a of a file this
+// device never uploaded (recorded false) holds, on the remote, a file this
+// device knows nothing of: someone else's, not to be moved. A version it
+// knows there (a file this one replaced here) is moved as before.
+func (u *Uploader) takenByOthers(ctx context.Context, a *action, recorded bool) (bool, error) {
+	if recorded || a.dir || u.cfg.Tree == nil {
+		return false, nil
+	}
+	e, err := u.remote.Stat(ctx, a.path)
+	switch {
+	case errors.Is(err, remote.ErrNotFound):
+		return false, nil
+	case err != nil:
+		return false, err
+	case e.Dir:
+		return false, nil
+	}
+	_, known, err := u.versionAt(ctx, a.path)
+	return !known, err
 }
 
 // renameIf moves a file only if the remote still has version and what is
