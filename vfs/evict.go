@@ -42,12 +42,20 @@ type cached struct {
 // out of content it may drop. It returns the bytes freed.
 func (fs *FS) Evict() (int64, error) {
 	fs.mu.Lock()
-	limit := fs.limit
+	limit, grown, last := fs.limit, fs.grown, fs.scanned
 	fs.mu.Unlock()
 	if limit.MaxBytes <= 0 || limit.Clean == nil {
 		return 0, nil
 	}
+	if last.grown == grown && last.total != 0 && int64(last.total) <= limit.MaxBytes {
+		return 0, nil // nothing can have grown since the last look
+	}
 	files, total, err := fs.cachedFiles()
+	if err == nil {
+		fs.mu.Lock()
+		fs.scanned.grown, fs.scanned.total = grown, uint64(max(total, 1))
+		fs.mu.Unlock()
+	}
 	if err != nil || total <= limit.MaxBytes {
 		return 0, err
 	}

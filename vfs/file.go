@@ -182,6 +182,7 @@ func (fs *FS) startWriter(h *handle) {
 	h.write = true
 	h.node.writers++
 	h.node.gen++
+	fs.grown++
 }
 
 // syncFromContent picks up size and mtime changes that writes made to the
@@ -204,6 +205,7 @@ func (fs *FS) syncFromContent(n *node) {
 	}
 	n.Size = st.Size()
 	n.gen++
+	fs.grown++
 	killPriv(&n.Node)
 }
 
@@ -247,6 +249,7 @@ func (fs *FS) truncate(n *node, size int64) error {
 	now := time.Now().UnixNano()
 	n.Size, n.Mtime, n.Ctime = size, now, now
 	n.gen++
+	fs.grown++
 	killPriv(&n.Node)
 	return nil
 }
@@ -343,6 +346,7 @@ func (fs *FS) Write(fh uint64, data []byte, off int64) (int, error) {
 	now := time.Now().UnixNano()
 	n.Mtime, n.Ctime = now, now
 	n.gen++
+	fs.grown++
 	fs.mu.Unlock()
 	return nw, err
 }
@@ -541,6 +545,7 @@ func (fs *FS) Fallocate(fh uint64, mode uint32, off, length int64) error {
 		now := time.Now().UnixNano()
 		n.Mtime, n.Ctime = now, now
 		n.gen++
+		fs.grown++
 	}
 	return nil
 }

@@ -105,8 +105,12 @@ type FS struct {
 
 	imported atomic.Int64 // entries the import added this run
 
-	limit CacheLimit       // the bound on cached content, see evict.go
-	used  map[uint64]int64 // when files were last opened this run
+	limit CacheLimit // the bound on cached content, see evict.go
+	// grown counts the changes that may have added cached content, and
+	// scanned what Evict last found: an idle mount need not look again.
+	grown   uint64
+	scanned struct{ grown, total uint64 }
+	used    map[uint64]int64 // when files were last opened this run
 
 	refill     chan struct{}
 	stop       chan struct{}

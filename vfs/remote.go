@@ -106,6 +106,7 @@ func (fs *FS) keepDownload(n *node, tmp string) error {
 		return err
 	}
 	n.Node = nn
+	fs.grown++
 	return nil
 }
 
