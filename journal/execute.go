@@ -534,8 +534,8 @@ func (u *Uploader) takenByOthers(ctx context.Context, a *action, recorded bool) 
 	case e.Dir:
 		return false, nil
 	}
-	_, known, err := u.versionAt(ctx, a.path)
-	return !known, err
+	_, known := u.knownVersion(a.path, e)
+	return !known, nil
 }
 
 // renameIf moves a file only if the remote still has version and what is
@@ -566,11 +566,7 @@ func (u *Uploader) moveTarget(ctx context.Context, a *action, up uploaded) (dst 
 		return remote.Cond{IfMatch: e.Version}, nil, nil
 	}
 	if a.replaces {
-		v, known, err := u.versionAt(ctx, a.to)
-		if err != nil {
-			return remote.Cond{}, nil, err
-		}
-		if known {
+		if v, known := u.knownVersion(a.to, e); known {
 			return remote.Cond{IfMatch: v}, nil, nil // a stale v fails the rename
 		}
 	}

@@ -584,6 +584,19 @@ func (u *Uploader) rescan() {
 // remote's current version counts as known when its content is the one
 // this device knew: a rename on a folder remote changes the version alone.
 func (u *Uploader) versionAt(ctx context.Context, p string) (string, bool, error) {
+	e, err := u.remote.Stat(ctx, p)
+	switch {
+	case errors.Is(err, remote.ErrNotFound):
+		return "", false, nil
+	case err != nil:
+		return "", false, err
+	}
+	v, known := u.knownVersion(p, e)
+	return v, known, nil
+}
+
+// knownVersion is versionAt for the entry e the remote has at p.
+func (u *Uploader) knownVersion(p string, e remote.Entry) (string, bool) {
 	var live uint64
 	if u.cfg.Tree != nil {
 		live, _, _ = u.cfg.Tree.NodeAt(p)
@@ -594,13 +607,6 @@ func (u *Uploader) versionAt(ctx context.Context, p string) (string, bool, error
 		if up.Path == p && up.Version != "" && id != live && (best.Version == "" || up.Saved > best.Saved) {
 			best = up
 		}
-	}
-	e, err := u.remote.Stat(ctx, p)
-	switch {
-	case errors.Is(err, remote.ErrNotFound):
-		return "", false, nil
-	case err != nil:
-		return "", false, err
 	}
 	// Content this device uploaded is its own, whatever the record's path
 	// (a crash can leave a directory rename's records at the old paths),
@@ -615,12 +621,12 @@ func (u *Uploader) versionAt(ctx context.Context, p string) (string, bool, error
 				continue
 			}
 		}
-		return e.Version, true, nil
+		return e.Version, true
 	}
 	if best.Version != "" {
-		return best.Version, true, nil // the remote has moved on: a conditional write fails
+		return best.Version, true // the remote has moved on: a conditional write fails
 	}
-	return "", false, nil
+	return "", false
 }
 
 // records returns the uploaded records, by node.
