@@ -113,18 +113,18 @@ func (u *Uploader) conflictSuffix() string {
 // a conflict copy (uploaded as a new file) and the remote version e takes
 // the name. It returns the path of the copy.
 func (u *Uploader) keepBoth(id uint64, e remote.Entry) (string, error) {
-	u.dropPending(id, "superseded by a conflict copy")
-	u.saveUploaded(id, nil)
 	if c, err := u.src.OpenContent(id); err == nil {
 		absent := c.Absent
 		c.Close()
 		if absent {
 			// Nothing of it is here to keep (its content was never
 			// downloaded): theirs simply takes the name.
+			u.dropPending(id, "superseded by the remote version")
+			u.saveUploaded(id, nil)
 			return "", u.takeRemote(e)
 		}
 	}
-	copyPath, err := u.conflictCopy(id, u.conflictSuffix())
+	copyPath, err := u.stepAside(id)
 	if err != nil {
 		return "", fmt.Errorf("conflict copy of %s: %w", e.Path, err)
 	}
@@ -136,6 +136,15 @@ func (u *Uploader) keepBoth(id uint64, e remote.Entry) (string, error) {
 	u.stats.Conflicts++
 	u.mu.Unlock()
 	return copyPath, nil
+}
+
+// stepAside moves the file id, changed here, to a conflict name, where it
+// goes up as a new file, and returns that name: its own pending upload at
+// the old name is dropped and its record forgotten.
+func (u *Uploader) stepAside(id uint64) (string, error) {
+	u.dropPending(id, "superseded by a conflict copy")
+	u.saveUploaded(id, nil)
+	return u.conflictCopy(id, u.conflictSuffix())
 }
 
 // takeRemote makes the mount show the remote entry e at e.Path.
@@ -207,9 +216,7 @@ func (u *Uploader) applyMkdir(e remote.Entry) error {
 	e.Dir = true
 	id, dir, ok := u.cfg.Tree.NodeAt(e.Path)
 	if ok && !dir {
-		u.dropPending(id, "superseded by a conflict copy")
-		u.saveUploaded(id, nil)
-		if _, err := u.conflictCopy(id, u.conflictSuffix()); err != nil {
+		if _, err := u.stepAside(id); err != nil {
 			return err
 		}
 	}
@@ -249,23 +256,22 @@ func (u *Uploader) applyDelete(p, version string) error {
 // this one goes up again, or, when someone has written p since, becomes a
 // conflict copy beside theirs.
 func (u *Uploader) survive(id uint64, p string, up uploaded) error {
+	if u.pendingFor(id) {
+		return nil // its own upload decides
+	}
 	e, err := u.remote.Stat(u.ctx, p)
 	switch {
 	case errors.Is(err, remote.ErrNotFound):
+		u.saveUploaded(id, nil)
+		u.log.Warn("a remote delete took a newer version of a file with it; uploading it again", "path", p)
+		return u.cfg.Tree.Republish(id)
 	case err != nil:
 		return err
-	case e.Dir || e.Version == up.Version || u.pendingFor(id):
-		return nil // still there, or its own upload decides
-	default:
-		_, err := u.keepBoth(id, e)
-		return err
+	case e.Dir || e.Version == up.Version:
+		return nil // still there
 	}
-	if u.pendingFor(id) {
-		return nil
-	}
-	u.saveUploaded(id, nil)
-	u.log.Warn("a remote delete took a newer version of a file with it; uploading it again", "path", p)
-	return u.cfg.Tree.Republish(id)
+	_, err = u.keepBoth(id, e)
+	return err
 }
 
 func (u *Uploader) applyRmdir(p string) error {
@@ -308,9 +314,7 @@ func (u *Uploader) applyMove(c Change) error {
 		if !tdir && u.pendingFor(tid) {
 			// Changed here, and someone moved another file onto it: the
 			// local one steps aside as a conflict copy.
-			u.dropPending(tid, "superseded by a conflict copy")
-			u.saveUploaded(tid, nil)
-			if _, err := u.conflictCopy(tid, u.conflictSuffix()); err != nil {
+			if _, err := u.stepAside(tid); err != nil {
 				return err
 			}
 		} else if err := u.applyDelete(c.To, ""); err != nil {
