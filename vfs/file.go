@@ -168,8 +168,7 @@ func (fs *FS) openStreaming(id uint64, flags uint32) (uint64, bool, error) {
 		return 0, true, syscall.ESTALE
 	case errors.Is(err, remote.ErrNotFound):
 		fs.Release(fh)
-		fs.removeGone(id) // before the kernel looks the name up again
-		return 0, true, syscall.ESTALE
+		return 0, true, syscall.ESTALE // runStream took the name out
 	}
 	return fh, true, nil
 }

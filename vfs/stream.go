@@ -146,6 +146,13 @@ func (fs *FS) runStream(rf RangeFetcher, n *node, s *stream, ch chan struct{}) {
 	if !keep || err != nil {
 		os.Remove(s.f.Name())
 	}
+	if errors.Is(err, remote.ErrNotFound) {
+		// Out of the tree before anyone waiting hears: an open that
+		// fails now (ESTALE) finds the name gone when the kernel looks
+		// again.
+		fs.log.Info("a file was deleted on the remote before it was downloaded", "node", n.ID)
+		fs.removeGone(n.ID)
+	}
 	s.mu.Lock()
 	s.done, s.err = true, err
 	if s.users == 0 {
@@ -155,8 +162,6 @@ func (fs *FS) runStream(rf RangeFetcher, n *node, s *stream, ch chan struct{}) {
 	s.mu.Unlock()
 	switch {
 	case errors.Is(err, remote.ErrNotFound):
-		fs.log.Info("a file was deleted on the remote before it was downloaded", "node", n.ID)
-		fs.removeGone(n.ID)
 	case errors.Is(err, remote.ErrPrecondition):
 		fs.log.Info("a file changed on the remote before it was downloaded; reading the new version", "node", n.ID)
 	case err != nil:
