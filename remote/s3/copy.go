@@ -1,7 +1,6 @@
 package s3
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -36,7 +35,7 @@ func (r *Remote) copyObject(ctx context.Context, op, src, dst string, o object, 
 // is read and put (copyByPut), a larger one copied in parts.
 func (r *Remote) copyIf(ctx context.Context, op, src, dst string, o object, md map[string]string, pin string, cond remote.Cond) (string, error) {
 	if cond != (remote.Cond{}) && o.size <= smallCopy {
-		return r.copyByPut(ctx, op, src, dst, o, md, pin, cond)
+		return r.copyByPut(ctx, op, src, dst, md, pin, cond)
 	}
 	if o.size > r.cfg.CopyCutoff || cond != (remote.Cond{}) {
 		return r.copyParts(ctx, op, src, dst, o, md, pin, cond)
@@ -70,9 +69,9 @@ func (r *Remote) copyIf(ctx context.Context, op, src, dst string, o object, md m
 // server-side copies keep too, so the version this device knows stays true.
 const smallCopy = 4 * MiB
 
-// copyByPut copies the small object src, described by o, to dst with a
-// read pinned to pin (when set) and a put carrying cond.
-func (r *Remote) copyByPut(ctx context.Context, op, src, dst string, o object, md map[string]string, pin string, cond remote.Cond) (string, error) {
+// copyByPut copies the small object src to dst with a read pinned to pin
+// (when set) and a put carrying cond. md nil keeps the metadata.
+func (r *Remote) copyByPut(ctx context.Context, op, src, dst string, md map[string]string, pin string, cond remote.Cond) (string, error) {
 	in := &s3.GetObjectInput{Bucket: &r.bucket, Key: &src}
 	if pin != "" {
 		in.IfMatch = aws.String(pin)
@@ -93,17 +92,7 @@ func (r *Remote) copyByPut(ctx context.Context, op, src, dst string, o object, m
 	if md == nil {
 		md = got.meta
 	}
-	put := &s3.PutObjectInput{Bucket: &r.bucket, Key: &dst, Metadata: md, Body: bytes.NewReader(body),
-		ContentLength: aws.Int64(int64(len(body))), ContentMD5: contentMD5(body), ContentType: got.header.contentType,
-		CacheControl: got.header.cacheControl, ContentEncoding: got.header.contentEncoding,
-		ContentDisposition: got.header.contentDisposition, ContentLanguage: got.header.contentLanguage}
-	put.StorageClass, put.ServerSideEncryption, put.SSEKMSKeyId = r.storage(got.header)
-	put.IfMatch, put.IfNoneMatch = condHeaders(cond)
-	out, err := r.client.PutObject(ctx, put)
-	if err != nil {
-		return "", condFail(ctx, op, dst, err, cond)
-	}
-	return deref(out.ETag), nil
+	return r.putWith(ctx, op, dst, body, md, got.header, cond)
 }
 
 // copyParts copies a large object with UploadPartCopy, every part pinned

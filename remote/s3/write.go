@@ -104,12 +104,19 @@ func (r *Remote) putLink(ctx context.Context, op, p string, meta remote.Meta, co
 
 // putObject stores body as key with one request and returns its ETag.
 func (r *Remote) putObject(ctx context.Context, op, key string, body []byte, md map[string]string, cond remote.Cond) (string, error) {
+	return r.putWith(ctx, op, key, body, md, headers{contentType: contentType(key)}, cond)
+}
+
+// putWith is putObject with the content headers (and storage class and
+// encryption, unless configured) of h, those of an object it copies.
+func (r *Remote) putWith(ctx context.Context, op, key string, body []byte, md map[string]string, h headers, cond remote.Cond) (string, error) {
 	in := &s3.PutObjectInput{
 		Bucket: &r.bucket, Key: &key, Metadata: md,
-		Body: bytes.NewReader(body), ContentLength: aws.Int64(int64(len(body))),
-		ContentMD5: contentMD5(body), ContentType: contentType(key),
+		Body: bytes.NewReader(body), ContentLength: aws.Int64(int64(len(body))), ContentMD5: contentMD5(body),
+		ContentType: h.contentType, CacheControl: h.cacheControl, ContentEncoding: h.contentEncoding,
+		ContentDisposition: h.contentDisposition, ContentLanguage: h.contentLanguage,
 	}
-	in.StorageClass, in.ServerSideEncryption, in.SSEKMSKeyId = r.storage(headers{})
+	in.StorageClass, in.ServerSideEncryption, in.SSEKMSKeyId = r.storage(h)
 	in.IfMatch, in.IfNoneMatch = condHeaders(cond)
 	out, err := r.client.PutObject(ctx, in)
 	if err != nil {
