@@ -218,15 +218,8 @@ func runMount(remoteSpec, mpArg string, o mountOptions) error {
 	if c, ok := rem.(remote.UploadCleaner); ok {
 		// Parts of uploads abandoned long ago (by other tools, or caches
 		// that are gone) cost storage; recent ones may still be resumed.
-		stop := daily(ctx, store, "uploads-cleaned", func(ctx context.Context) error {
-			n, err := c.CleanupUploads(ctx, 7*24*time.Hour)
-			if err != nil {
-				return fmt.Errorf("clean up abandoned uploads: %w", err)
-			}
-			if n > 0 {
-				log.Info("aborted abandoned multipart uploads", "count", n)
-			}
-			return nil
+		stop := daily(ctx, store, "uploads-cleaned", "abort abandoned multipart uploads", func(ctx context.Context) (int, error) {
+			return c.CleanupUploads(ctx, 7*24*time.Hour)
 		}, log)
 		defer stop()
 	}

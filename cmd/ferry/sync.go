@@ -113,23 +113,17 @@ func startTrashPurge(ctx context.Context, rem remote.Remote, store *cache.Store,
 	if !ok {
 		return func() {}
 	}
-	return daily(ctx, store, "trash-purged", func(ctx context.Context) error {
-		n, err := purgeTrash(ctx, area, time.Now().AddDate(0, 0, -days))
-		if err != nil {
-			return fmt.Errorf("purge the recycle bin: %w", err)
-		}
-		if n > 0 {
-			log.Info("purged old files from the recycle bin", "count", n)
-		}
-		return nil
+	return daily(ctx, store, "trash-purged", "purge the recycle bin", func(ctx context.Context) (int, error) {
+		return purgeTrash(ctx, area, time.Now().AddDate(0, 0, -days))
 	}, log)
 }
 
-// daily runs job in the background once a day: at once for a cache that
-// never ran it, else a day after its last success, recorded in the cache
-// under key. So a remount sends none of its requests. A failure is logged
-// and tried again in an hour. The returned func stops it.
-func daily(ctx context.Context, store *cache.Store, key string, job func(context.Context) error, log *slog.Logger) func() {
+// daily runs job, named what, in the background once a day: at once for a
+// cache that never ran it, else a day after its last success, recorded in
+// the cache under key. So a remount sends none of its requests. The count
+// job returns is logged when not 0; a failure is logged and tried again in
+// an hour. The returned func stops it.
+func daily(ctx context.Context, store *cache.Store, key, what string, job func(context.Context) (int, error), log *slog.Logger) func() {
 	ctx, cancel := context.WithCancel(ctx)
 	go func() {
 		next := time.Unix(0, int64(store.GetUint(key))).Add(24 * time.Hour)
@@ -139,13 +133,17 @@ func daily(ctx context.Context, store *cache.Store, key string, job func(context
 				return
 			case <-time.After(time.Until(next)):
 			}
-			if err := job(ctx); err != nil {
+			n, err := job(ctx)
+			if err != nil {
 				if ctx.Err() != nil {
 					return
 				}
-				log.Warn("background job failed", "job", key, "err", err)
+				log.Warn(what, "err", err)
 				next = time.Now().Add(time.Hour)
 				continue
+			}
+			if n > 0 {
+				log.Info(what, "count", n)
 			}
 			next = time.Now().Add(24 * time.Hour)
 			b := new(cache.Batch)
