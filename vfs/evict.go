@@ -47,13 +47,13 @@ func (fs *FS) Evict() (int64, error) {
 	if limit.MaxBytes <= 0 || limit.Clean == nil {
 		return 0, nil
 	}
-	if last.grown == grown && last.total != 0 && int64(last.total) <= limit.MaxBytes {
+	if last.ok && last.grown == grown && last.total <= limit.MaxBytes {
 		return 0, nil // nothing can have grown since the last look
 	}
 	files, total, err := fs.cachedFiles()
 	if err == nil {
 		fs.mu.Lock()
-		fs.scanned.grown, fs.scanned.total = grown, uint64(max(total, 1))
+		fs.scanned.ok, fs.scanned.grown, fs.scanned.total = true, grown, total
 		fs.mu.Unlock()
 	}
 	if err != nil || total <= limit.MaxBytes {

@@ -109,8 +109,12 @@ type FS struct {
 	// grown counts the changes that may have added cached content, and
 	// scanned what Evict last found: an idle mount need not look again.
 	grown   uint64
-	scanned struct{ grown, total uint64 }
-	used    map[uint64]int64 // when files were last opened this run
+	scanned struct {
+		ok    bool
+		grown uint64
+		total int64
+	}
+	used map[uint64]int64 // when files were last opened this run
 
 	refill     chan struct{}
 	stop       chan struct{}
