@@ -234,18 +234,19 @@ func (r *Remote) Copy(ctx context.Context, from, to string) (remote.Entry, error
 		return remote.Entry{}, err
 	}
 	for try := 1; ; try++ {
-		e, err := r.copyFile(ctx, op, from, to, false, remote.Cond{})
+		e, err := r.copyFile(ctx, op, from, to, false, "", remote.Cond{})
 		if !errors.Is(err, remote.ErrPrecondition) || try == setMetaTries {
 			return e, err
 		}
 	}
 }
 
-// copyFile copies the file or symlink from to to, if what is at to meets
-// cond, and with move deletes from afterwards (pinned to the version
-// copied). A source changed midway fails with remote.ErrPrecondition, for
-// the caller to try again; so does a destination that does not meet cond.
-func (r *Remote) copyFile(ctx context.Context, op, from, to string, move bool, cond remote.Cond) (remote.Entry, error) {
+// copyFile copies the file or symlink from to to, if it has version pin
+// (when set) and what is at to meets cond, and with move deletes from
+// afterwards (pinned to the version copied). A source changed midway fails
+// with remote.ErrPrecondition, for the caller to try again; so does one
+// other than pin, and a destination that does not meet cond.
+func (r *Remote) copyFile(ctx context.Context, op, from, to string, move bool, pin string, cond remote.Cond) (remote.Entry, error) {
 	src, dst, other := r.key(from), r.key(to), r.linkKey(to)
 	o, err := r.head(ctx, op, src)
 	var target string
@@ -255,6 +256,9 @@ func (r *Remote) copyFile(ctx context.Context, op, from, to string, move bool, c
 	}
 	if err != nil {
 		return remote.Entry{}, err
+	}
+	if pin != "" && trimETag(o.etag) != trimETag(pin) {
+		return remote.Entry{}, precondition(op, src, "version is "+o.etag+", not "+pin)
 	}
 	switch {
 	case dst == "":

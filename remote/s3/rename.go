@@ -34,7 +34,7 @@ func (r *Remote) Rename(ctx context.Context, from, to string) error {
 		return invalid(op, r.key(from), errors.New("cannot move a directory into itself: "+to))
 	}
 	for try := 1; ; try++ {
-		err := r.rename(ctx, op, from, to, remote.Cond{})
+		err := r.rename(ctx, op, from, to, "", remote.Cond{})
 		if !errors.Is(err, remote.ErrPrecondition) || try == setMetaTries {
 			return err
 		}
@@ -52,28 +52,22 @@ func (r *Remote) RenameIf(ctx context.Context, from, to, ifMatch string, dst rem
 	if err := r.start(ctx, op, to, false); err != nil {
 		return err
 	}
-	o, err := r.head(ctx, op, r.key(from))
-	if errors.Is(err, remote.ErrNotFound) {
+	if _, err := r.head(ctx, op, r.key(from)); errors.Is(err, remote.ErrNotFound) {
 		if _, terr := r.Stat(ctx, to); terr == nil {
 			return nil // an earlier call completed the move
 		}
 		return precondition(op, r.key(from), "does not exist")
-	}
-	if err != nil {
+	} else if err != nil {
 		return err
 	}
-	if trimETag(o.etag) != trimETag(ifMatch) {
-		return precondition(op, r.key(from), "version is "+o.etag+", not "+ifMatch)
-	}
-	if dst == (remote.Cond{}) {
-		return r.Rename(ctx, from, to)
-	}
-	return r.rename(ctx, op, from, to, dst)
+	// The copy is pinned to ifMatch: a write in between fails it.
+	return r.rename(ctx, op, from, to, ifMatch, dst)
 }
 
 // rename makes one attempt at Rename. A source object that changed while
 // being moved fails it with remote.ErrPrecondition.
-func (r *Remote) rename(ctx context.Context, op, from, to string, dst remote.Cond) error {
+// A non-empty pin moves a file only if it still has that version.
+func (r *Remote) rename(ctx context.Context, op, from, to, pin string, dst remote.Cond) error {
 	src, err := r.Stat(ctx, from)
 	switch {
 	case errors.Is(err, remote.ErrNotFound):
@@ -95,7 +89,7 @@ func (r *Remote) rename(ctx context.Context, op, from, to string, dst remote.Con
 	} else if isDir {
 		return invalid(op, r.key(to), errors.New("is a directory"))
 	}
-	_, err = r.copyFile(ctx, op, from, to, true, dst)
+	_, err = r.copyFile(ctx, op, from, to, true, pin, dst)
 	return err
 }
 
