@@ -34,9 +34,9 @@ func (fs *FS) ensureContent(id uint64) error {
 	for try := 1; ; try++ {
 		fs.mu.Lock()
 		n, err := fs.get(id)
-		if err != nil || n.Kind != cache.File || !n.Absent {
+		if err != nil || n.Kind != cache.File || !n.Absent || n.stale {
 			fs.mu.Unlock()
-			return err
+			return err // a removed node's open fails without it: see staleOpen
 		}
 		if ch := n.fetching; ch != nil {
 			fs.mu.Unlock()

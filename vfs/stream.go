@@ -38,6 +38,7 @@ const (
 type stream struct {
 	f    *os.File // the partial content file
 	size int64
+	rf   RangeFetcher // fetches ranges read out of order
 
 	mu       sync.Mutex
 	cond     *sync.Cond
@@ -115,7 +116,7 @@ func (fs *FS) startStream(n *node) *stream {
 	if err != nil {
 		return nil
 	}
-	s := &stream{f: f, size: n.Size, gen: n.gen}
+	s := &stream{f: f, size: n.Size, gen: n.gen, rf: rf}
 	s.cond = sync.NewCond(&s.mu)
 	n.stream = s
 	ch := make(chan struct{})
@@ -241,13 +242,12 @@ func (s *stream) readAt(fs *FS, id uint64, buf []byte, off int64) (int, error) {
 		return 0, nil
 	}
 	hi := min(off+int64(len(buf)), s.size)
-	rf, canFetch := fs.rangeFetcher() // takes fs.mu: never under s.mu
 	s.mu.Lock()
 	for !s.covered(off, hi) && !s.done {
 		if off > s.pos+jumpGap && !s.fetching(off, hi) {
 			r := span{off, min(max(hi, off+jumpSize), s.size)}
 			s.inflight = append(s.inflight, r)
-			if canFetch {
+			if rf := s.rf; rf != nil {
 				go func() {
 					ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 					defer cancel()
@@ -282,11 +282,4 @@ func (s *stream) fetching(lo, hi int64) bool {
 		}
 	}
 	return false
-}
-
-func (fs *FS) rangeFetcher() (RangeFetcher, bool) {
-	fs.mu.Lock()
-	defer fs.mu.Unlock()
-	rf, ok := fs.fetcher.(RangeFetcher)
-	return rf, ok
 }
