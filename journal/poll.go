@@ -242,11 +242,7 @@ func (u *Uploader) PollOnce(ctx context.Context) error {
 			newest = t
 		}
 	}
-	changes, err = u.recheck(ctx, changes)
-	if err != nil {
-		return err
-	}
-	if err := u.applyChanges(changes); err != nil {
+	if err := u.applyChanges(u.recheck(ctx, changes)); err != nil {
 		return err
 	}
 	if newest.After(ps.cursor) {
@@ -267,9 +263,9 @@ func (u *Uploader) PollOnce(ctx context.Context) error {
 // (a conditional write of this device saw that version and replaced or
 // deleted it), and applying it would bring back what is gone. Callers
 // hold pollMu.
-func (u *Uploader) recheck(ctx context.Context, changes []Change) ([]Change, error) {
+func (u *Uploader) recheck(ctx context.Context, changes []Change) []Change {
 	if len(changes) == 0 {
-		return changes, nil
+		return changes
 	}
 	oldest := changes[0].At
 	for _, c := range changes {
@@ -289,7 +285,10 @@ func (u *Uploader) recheck(ctx context.Context, changes []Change) ([]Change, err
 		case errors.Is(err, remote.ErrNotFound):
 			continue // gone since: a later entry says how, or this device did it
 		case err != nil:
-			return nil, err
+			// Not checked: applied as logged, rather than lost with a
+			// batch already marked seen.
+			u.log.Warn("recheck a remote change", "path", c.Path, "err", err)
+			out = append(out, c)
 		case e.Version == c.Version:
 			out = append(out, c)
 		default:
@@ -299,7 +298,7 @@ func (u *Uploader) recheck(ctx context.Context, changes []Change) ([]Change, err
 			}
 		}
 	}
-	return out, nil
+	return out
 }
 
 // applyChanges applies changes in order, holding deletes when there are

@@ -466,7 +466,7 @@ func (u *Uploader) moveConflict(ctx context.Context, a *action) (note, hash stri
 			absent := c.Absent
 			c.Close()
 			if !absent {
-				pa := &action{node: a.node, created: true}
+				pa := &action{node: a.node}
 				note, hash, err := u.put(ctx, pa, a.to)
 				a.change = pa.change
 				return note, hash, err
