@@ -121,7 +121,7 @@ func (u *Uploader) keepBoth(id uint64, e remote.Entry) (string, error) {
 			// downloaded): theirs simply takes the name.
 			u.dropPending(id, "superseded by the remote version")
 			u.saveUploaded(id, nil)
-			return "", u.takeRemote(e)
+			return "", u.takeRemote(e, id)
 		}
 	}
 	copyPath, err := u.stepAside(id)
@@ -129,7 +129,7 @@ func (u *Uploader) keepBoth(id uint64, e remote.Entry) (string, error) {
 		return "", fmt.Errorf("conflict copy of %s: %w", e.Path, err)
 	}
 	u.log.Warn("conflict: both sides changed; kept both", "path", e.Path, "local copy", copyPath)
-	if err := u.takeRemote(e); err != nil {
+	if err := u.takeRemote(e, id); err != nil {
 		return copyPath, err
 	}
 	u.mu.Lock()
@@ -147,8 +147,17 @@ func (u *Uploader) stepAside(id uint64) (string, error) {
 	return u.conflictCopy(id, u.conflictSuffix())
 }
 
-// takeRemote makes the mount show the remote entry e at e.Path.
-func (u *Uploader) takeRemote(e remote.Entry) error {
+// takeRemote makes the mount show the remote entry e at e.Path. A file
+// there other than self (the node the caller is settling) with an upload
+// of its own on the way crossed e: both stay, as when a poll finds them
+// crossing, and e takes the name.
+func (u *Uploader) takeRemote(e remote.Entry, self uint64) error {
+	if !e.Dir {
+		if id, dir, ok := u.cfg.Tree.NodeAt(e.Path); ok && !dir && id != self && u.pendingFor(id) {
+			_, err := u.keepBoth(id, e)
+			return err
+		}
+	}
 	nid, err := u.cfg.Tree.ApplyEntry(e)
 	if err != nil {
 		return fmt.Errorf("apply remote %s: %w", e.Path, err)
@@ -185,14 +194,14 @@ func (u *Uploader) applyPut(e remote.Entry) error {
 		return nil // old news: this device deleted that version, and says so soon
 	}
 	if !ok {
-		return u.takeRemote(e)
+		return u.takeRemote(e, 0)
 	}
 	if dir {
 		// A directory here, a file there: the local one steps aside.
 		if _, err := u.conflictCopy(id, u.conflictSuffix()); err != nil {
 			return err
 		}
-		return u.takeRemote(e)
+		return u.takeRemote(e, id)
 	}
 	up, known := u.loadUploaded(id)
 	if known && up.Path == e.Path && (up.Version == e.Version || (e.Hash != "" && up.Hash == e.Hash && up.Pending == "")) {
@@ -205,7 +214,7 @@ func (u *Uploader) applyPut(e remote.Entry) error {
 		_, err := u.keepBoth(id, e)
 		return err
 	}
-	err := u.takeRemote(e)
+	err := u.takeRemote(e, id)
 	if errors.Is(err, ErrKind) || errors.Is(err, ErrLocalChanges) {
 		_, err = u.keepBoth(id, e)
 	}
@@ -220,7 +229,7 @@ func (u *Uploader) applyMkdir(e remote.Entry) error {
 			return err
 		}
 	}
-	return u.takeRemote(e)
+	return u.takeRemote(e, 0)
 }
 
 // applyDelete applies the remote delete of the file at p. With a version,
@@ -437,7 +446,7 @@ func (u *Uploader) deleteConflict(ctx context.Context, p string) (note, hash str
 		return "", "", err
 	}
 	if _, _, taken := u.cfg.Tree.NodeAt(p); !taken {
-		if err := u.takeRemote(e); err != nil {
+		if err := u.takeRemote(e, 0); err != nil {
 			return "", "", err
 		}
 	}
@@ -487,7 +496,7 @@ func (u *Uploader) moveConflict(ctx context.Context, a *action) (note, hash stri
 		}
 		return "conflict: renamed their newer version; this one is a conflict copy", "", nil
 	}
-	if err := u.takeRemote(e); err != nil {
+	if err := u.takeRemote(e, a.node); err != nil {
 		return "", "", err
 	}
 	return "conflict: renamed their newer version", "", nil
@@ -552,7 +561,7 @@ func (u *Uploader) renameOntoTaken(ctx context.Context, a *action, up uploaded, 
 			// Someone else changed or deleted the file too: the version
 			// this device renamed is one they replaced. Both names show
 			// what the remote has.
-			if err := u.takeRemote(e); err != nil {
+			if err := u.takeRemote(e, a.node); err != nil {
 				return "", "", err
 			}
 			if !gone {
@@ -570,7 +579,7 @@ func (u *Uploader) renameOntoTaken(ctx context.Context, a *action, up uploaded, 
 		return "", "", err
 	}
 	u.refreshVersion(ctx, a.node, to, up.Hash)
-	if err := u.takeRemote(e); err != nil {
+	if err := u.takeRemote(e, a.node); err != nil {
 		return "", "", err
 	}
 	a.change = &Change{Op: changeMove, Path: a.path, To: to}
@@ -599,7 +608,7 @@ func (u *Uploader) theirsWins(ctx context.Context, id uint64, p string) (note, h
 	if nid, _, ok := u.cfg.Tree.NodeAt(p); !ok || nid != id {
 		return "superseded: another version took this name", "", nil
 	}
-	if err := u.takeRemote(e); err != nil {
+	if err := u.takeRemote(e, id); err != nil {
 		return "", "", err
 	}
 	u.log.Warn("conflict: changed on the remote while only its metadata changed here; took their version", "path", p)

@@ -186,6 +186,11 @@ func (u *Uploader) worker() {
 
 // enqueue plans newly committed ops.
 func (u *Uploader) enqueue(ops []*Op) {
+	if u.log.Enabled(context.Background(), slog.LevelDebug) {
+		for _, op := range ops {
+			u.log.Debug("journal", "seq", op.Seq, "op", string(op.Kind), "node", op.Node, "path", op.Path, "to", op.Path2, "size", op.Size)
+		}
+	}
 	u.mu.Lock()
 	var dropped []*Op
 	for _, op := range ops {
