@@ -70,7 +70,21 @@ func (b *Batch) DeleteDirent(parent uint64, name string) {
 func (b *Batch) SetUint(name string, v uint64) { b.Put(Meta, []byte(name), u64(v)) }
 
 // LoadNode reads node id from the database. ok is false if it does not exist.
+// Batches committed but not yet folded count: their records are read first.
 func (s *Store) LoadNode(id uint64) (n *Node, ok bool, err error) {
+	s.mu.Lock()
+	u, pending := s.unfolded[id]
+	s.mu.Unlock()
+	if pending {
+		if u.del {
+			return nil, false, nil
+		}
+		n = new(Node)
+		if err := json.Unmarshal(u.val, n); err != nil {
+			return nil, false, fmt.Errorf("node %d: %w", id, err)
+		}
+		return n, true, nil
+	}
 	err = s.db.View(func(tx *bolt.Tx) error {
 		v := BucketOf(tx, Nodes).Get(Key(id))
 		if v == nil {

@@ -61,6 +61,13 @@ func (b *Batch) Delete(bk Bucket, key []byte) {
 // Len is the number of mutations in the batch.
 func (b *Batch) Len() int { return len(b.muts) }
 
+// unfoldedNode is a node's record in a batch not yet folded into bbolt.
+type unfoldedNode struct {
+	lsn uint64
+	val []byte
+	del bool
+}
+
 type record struct {
 	lsn  uint64
 	muts []mutation
@@ -81,7 +88,11 @@ type Store struct {
 	lsn     uint64   // last lsn handed out
 	pending []record // in the log, not yet in bbolt
 	pendLen int      // bytes of pending
-	buf     []byte
+	// unfolded: the newest node record of each node changed by pending, so
+	// that LoadNode sees every committed batch: a node a batch deleted must
+	// not come back from bbolt before the fold.
+	unfolded map[uint64]unfoldedNode
+	buf      []byte
 
 	applyMu  sync.Mutex // serialises applies (committer, Close)
 	kick     chan struct{}
@@ -244,6 +255,14 @@ func (s *Store) Commit(b *Batch) error {
 	s.size += int64(len(s.buf))
 	s.lsn = lsn
 	s.pending = append(s.pending, record{lsn: lsn, muts: b.muts})
+	for _, m := range b.muts {
+		if Bucket(m.bucket) == Nodes && len(m.key) == 8 {
+			if s.unfolded == nil {
+				s.unfolded = map[uint64]unfoldedNode{}
+			}
+			s.unfolded[beU64(m.key)] = unfoldedNode{lsn: lsn, val: m.val, del: m.del}
+		}
+	}
 	s.pendLen += len(s.buf)
 	if s.pendLen > 8<<20 {
 		select {
@@ -312,6 +331,12 @@ func (s *Store) fold() error {
 	// bbolt has fsynced; the old log is no longer needed.
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	last := recs[len(recs)-1].lsn
+	for id, u := range s.unfolded {
+		if u.lsn <= last {
+			delete(s.unfolded, id)
+		}
+	}
 	if f := s.wal[old]; f != nil {
 		if err := f.Truncate(0); err != nil {
 			return err

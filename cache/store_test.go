@@ -140,3 +140,49 @@ func TestCollectGarbage(t *testing.T) {
 		t.Fatalf("kept content is gone: %v", err)
 	}
 }
+
+// TestLoadNodeSeesUnfoldedBatches: a node read back between a commit and
+// its fold is the committed one, not bbolt's older copy; a deleted node
+// stays deleted.
+func TestLoadNodeSeesUnfoldedBatches(t *testing.T) {
+	s := openT(t, t.TempDir())
+	defer s.Close()
+	putNodes(t, s, 10, 11)
+	if err := s.Fold(); err != nil {
+		t.Fatal(err)
+	}
+	s.applyMu.Lock() // no fold until the checks are done
+	locked := true
+	defer func() {
+		if locked {
+			s.applyMu.Unlock()
+		}
+	}()
+	b := new(Batch)
+	b.PutNode(&Node{ID: 10, Parent: RootID, Name: "renamed", Kind: File})
+	if err := s.Commit(b); err != nil {
+		t.Fatal(err)
+	}
+	if n, ok, err := s.LoadNode(10); err != nil || !ok || n.Name != "renamed" {
+		t.Fatalf("before the fold: %+v %v %v, want the renamed node", n, ok, err)
+	}
+	b = new(Batch)
+	b.DeleteNode(10)
+	if err := s.Commit(b); err != nil {
+		t.Fatal(err)
+	}
+	if n, ok, err := s.LoadNode(10); err != nil || ok {
+		t.Fatalf("before the fold: %+v %v %v, want no node", n, ok, err)
+	}
+	s.applyMu.Unlock()
+	locked = false
+	if err := s.Fold(); err != nil {
+		t.Fatal(err)
+	}
+	if n, ok, err := s.LoadNode(10); err != nil || ok {
+		t.Fatalf("after the fold: %+v %v %v, want no node", n, ok, err)
+	}
+	if len(s.unfolded) != 0 {
+		t.Fatalf("%d unfolded records left after the fold", len(s.unfolded))
+	}
+}
