@@ -112,7 +112,7 @@ func (u *Uploader) execute(ctx context.Context, a *action) (note, hash string, e
 				case serr != nil:
 					return "", "", serr
 				case src.Version != up.Version:
-					return u.moveConflict(ctx, a)
+					return u.moveConflict(ctx, a, up, src.Version, dst)
 				default:
 					// The new name changed hands meanwhile.
 					e, terr := r.Stat(ctx, a.to)

@@ -113,16 +113,17 @@ func (u *Uploader) conflictSuffix() string {
 // a conflict copy (uploaded as a new file) and the remote version e takes
 // the name. It returns the path of the copy.
 func (u *Uploader) keepBoth(id uint64, e remote.Entry) (string, error) {
-	if c, err := u.src.OpenContent(id); err == nil {
-		absent := c.Absent
+	c, err := u.src.OpenContent(id)
+	nothing := errors.Is(err, ErrGone) // deleted here since
+	if err == nil {
+		nothing = c.Absent // its content was never downloaded
 		c.Close()
-		if absent {
-			// Nothing of it is here to keep (its content was never
-			// downloaded): theirs simply takes the name.
-			u.dropPending(id, "superseded by the remote version")
-			u.saveUploaded(id, nil)
-			return "", u.takeRemote(e, id)
-		}
+	}
+	if nothing {
+		// Nothing of it is here to keep: theirs simply takes the name.
+		u.dropPending(id, "superseded by the remote version")
+		u.saveUploaded(id, nil)
+		return "", u.takeRemote(e, id)
 	}
 	copyPath, err := u.stepAside(id)
 	if err != nil {
@@ -467,9 +468,21 @@ func (u *Uploader) Clean(id uint64) bool {
 // rename carries the files changed inside it: their edit ends up under the
 // new name, and the mount shows it (a local edit made since the rename
 // becomes a conflict copy). A file deleted there stays deleted, unless
-// this device has its content to upload under the new name.
-func (u *Uploader) moveConflict(ctx context.Context, a *action) (note, hash string, err error) {
-	if err := u.remote.Rename(ctx, a.path, a.to); errors.Is(err, remote.ErrNotFound) {
+// this device has its content to upload under the new name. The rename
+// moves exactly their version (theirs), and replaces at the new name only
+// what the first try would have (dst). When the new name has changed
+// hands, theirs stays there (see renameOntoTaken); when the old name has
+// changed again, the action is tried again from the start.
+func (u *Uploader) moveConflict(ctx context.Context, a *action, up uploaded, theirs string, dst remote.Cond) (note, hash string, err error) {
+	err = u.renameIf(ctx, a.path, a.to, theirs, dst)
+	if errors.Is(err, remote.ErrPrecondition) {
+		e, serr := u.remote.Stat(ctx, a.to)
+		if serr == nil && !e.Dir && (dst.IfNoneMatch || dst.IfMatch != e.Version) {
+			return u.renameOntoTaken(ctx, a, up, e)
+		}
+		return "", "", fmt.Errorf("rename %s to %s: changed on the remote meanwhile, trying again (%v)", a.path, a.to, err)
+	}
+	if errors.Is(err, remote.ErrNotFound) {
 		u.saveUploaded(a.node, nil)
 		if c, err := u.src.OpenContent(a.node); err == nil {
 			absent := c.Absent
