@@ -122,16 +122,8 @@ func (u *Uploader) execute(ctx context.Context, a *action) (note, hash string, e
 					return u.renameOntoTaken(ctx, a, up, e)
 				}
 			}
-		} else if taken, terr := u.takenByOthers(ctx, a, ok); terr != nil {
-			return "", "", terr
-		} else if taken {
-			// This file was never on the remote, and what the remote
-			// has at the old name is someone else's: it stays, and this
-			// file goes up at the new name.
-			pa := &action{node: a.node}
-			note, hash, err := u.put(ctx, pa, a.to)
-			a.change = pa.change
-			return note, hash, err
+		} else if !a.dir && u.cfg.Tree != nil {
+			return u.moveUnrecorded(ctx, a)
 		} else {
 			err = r.Rename(ctx, a.path, a.to)
 		}
@@ -220,7 +212,13 @@ func (u *Uploader) remove(ctx context.Context, a *action) (note, hash string, er
 			}
 		}
 		if errors.Is(err, remote.ErrPrecondition) && u.cfg.Tree != nil {
-			return u.deleteConflict(ctx, a.path)
+			note, hash, err := u.deleteConflict(ctx, a.path)
+			if err == nil {
+				// Settled: their version is back as a node of its own.
+				// This record would claim a stale version at the path.
+				u.saveUploaded(a.node, nil)
+			}
+			return note, hash, err
 		}
 		if err != nil {
 			return "", "", err
@@ -517,25 +515,63 @@ func (u *Uploader) setMetaIf(ctx context.Context, path string, meta remote.Meta,
 	return u.remote.SetMeta(ctx, path, meta)
 }
 
-// takenByOthers reports whether the old name of the move a of a file this
-// device never uploaded (recorded false) holds, on the remote, a file this
-// device knows nothing of: someone else's, not to be moved. A version it
-// knows there (a file this one replaced here) is moved as before.
-func (u *Uploader) takenByOthers(ctx context.Context, a *action, recorded bool) (bool, error) {
-	if recorded || a.dir || u.cfg.Tree == nil {
-		return false, nil
+// moveUnrecorded carries out the rename a of a file this device never
+// uploaded (no record): what the remote has at the old name is not this
+// file's content. Only a version this device knows there, still current (a
+// file this one replaced here), is moved, pinned to that version, and only
+// onto what the rename may replace at the new name (see moveTarget).
+// Anything else at either name is someone else's and stays; this file, if
+// it still exists, goes up at the new name. A file gone here since brings
+// nothing to the new name (what is there now has its own action): only the
+// version it replaced leaves the old name.
+func (u *Uploader) moveUnrecorded(ctx context.Context, a *action) (note, hash string, err error) {
+	putAtTo := func() (string, string, error) {
+		pa := &action{node: a.node}
+		note, hash, err := u.put(ctx, pa, a.to)
+		a.change = pa.change
+		return note, hash, err
 	}
 	e, err := u.remote.Stat(ctx, a.path)
 	switch {
 	case errors.Is(err, remote.ErrNotFound):
-		return false, nil
+		return putAtTo()
 	case err != nil:
-		return false, err
+		return "", "", err
 	case e.Dir:
-		return false, nil
+		return putAtTo()
 	}
-	_, known := u.knownVersion(a.path, e)
-	return !known, nil
+	v, known := u.knownVersion(a.path, e)
+	if !known || v == "" {
+		return putAtTo()
+	}
+	if _, gerr := u.src.NodeMeta(a.node); errors.Is(gerr, ErrGone) {
+		err := u.remote.Delete(ctx, a.path, remote.Cond{IfMatch: v})
+		switch {
+		case errors.Is(err, remote.ErrPrecondition):
+			return "node gone before upload: the old name changed on the remote, it stays", "", nil
+		case err != nil:
+			return "", "", err
+		}
+		a.change = &Change{Op: changeDelete, Path: a.path, Version: v}
+		return "node gone before upload: removed the version it replaced", "", nil
+	}
+	dst, taken, err := u.moveTarget(ctx, a, uploaded{})
+	if err != nil {
+		return "", "", err
+	}
+	if taken == nil {
+		err = u.renameIf(ctx, a.path, a.to, v, dst)
+		if err == nil {
+			a.change = &Change{Op: changeMove, Path: a.path, To: a.to, Was: v}
+			return "renamed on remote", "", nil
+		}
+		if !errors.Is(err, remote.ErrPrecondition) && !errors.Is(err, remote.ErrNotFound) {
+			return "", "", err
+		}
+	}
+	// The old name changed since, or the new one holds someone else's
+	// file: both stay, and this file goes up at the new name.
+	return putAtTo()
 }
 
 // renameIf moves a file only if the remote still has version and what is
