@@ -60,6 +60,12 @@ func (ad *Adapter) usePassthrough(node, fh uint64, out *fuse.OpenOut) {
 	if b == nil {
 		f := ad.fs.ContentFile(fh)
 		if f == nil {
+			// A streaming read: served by the core, around the page
+			// cache. The kernel refuses (EIO) a passthrough open of a
+			// file that a cached handle has open, and the other way
+			// round; a direct-I/O handle is neither.
+			out.OpenFlags |= fuse.FOPEN_DIRECT_IO
+			out.OpenFlags &^= fuse.FOPEN_KEEP_CACHE
 			return
 		}
 		id, errno := registerBacking(ad.srv, f)

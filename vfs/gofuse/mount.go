@@ -38,8 +38,10 @@ func Mount(fs *vfs.FS, mountpoint string, o Options) (*fuse.Server, error) {
 		// chown, which spares the kernel a GETATTR before each chown.
 		// With ATOMIC_O_TRUNC the kernel passes O_TRUNC to open instead of
 		// a truncate after it, so truncating a file that is only on the
-		// remote never downloads it first.
-		ExtraCapabilities: fuse.CAP_HANDLE_KILLPRIV | fuse.CAP_ATOMIC_O_TRUNC,
+		// remote never downloads it first. DIRECT_IO_ALLOW_MMAP lets a
+		// program map a file that is still streaming from the remote
+		// (those handles are direct I/O, see usePassthrough).
+		ExtraCapabilities: fuse.CAP_HANDLE_KILLPRIV | fuse.CAP_ATOMIC_O_TRUNC | fuse.CAP_DIRECT_IO_ALLOW_MMAP,
 	}
 	if o.ReadOnly {
 		opts.Options = append(opts.Options, "ro")
