@@ -20,6 +20,13 @@ func version(fi fs.FileInfo) string {
 	return fmt.Sprintf("%x-%x-%x-%x", fi.ModTime().UnixNano(), fi.Size(), ino, ctime)
 }
 
+// sameInode reports whether versions a and b are of one file unchanged but
+// for its status-change time, which a rename moves on: the same mtime,
+// size and inode.
+func sameInode(a, b string) bool {
+	return a[:max(strings.LastIndexByte(a, '-'), 0)] == b[:max(strings.LastIndexByte(b, '-'), 0)]
+}
+
 // entryOf describes the file at remote path p. Hash and Link are filled in
 // by the caller, which has the directory open.
 func entryOf(p string, fi fs.FileInfo) remote.Entry {

@@ -94,8 +94,13 @@ func (l *Local) rename(ctx context.Context, from, to, want string, dst remote.Co
 	defer l.mu.Unlock()
 	sfi, err := l.lstat(op, from)
 	if errors.Is(err, fs.ErrNotExist) {
-		if _, terr := l.lstat(op, to); terr == nil {
-			return nil
+		if tfi, terr := l.lstat(op, to); terr == nil {
+			if want != "" && !sameInode(version(tfi), want) {
+				// Not the file the move was pinned to: from was deleted,
+				// not moved, and what is at to is another file.
+				return precondition(op, from, "does not exist")
+			}
+			return nil // an earlier call completed the move
 		}
 		return notFound(op, from)
 	}

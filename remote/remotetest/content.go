@@ -319,6 +319,13 @@ func testConditionalMetaRename(t *testing.T, r remote.Remote, _ Options) {
 	if err := c.RenameIf(ctx, "cond/f", "cond/g", cur.Version, remote.Cond{IfMatch: theirs.Version}); err != nil {
 		t.Fatalf("RenameIf retried after it completed: %v", err)
 	}
+	// With the source gone, another file at the new name is not a move
+	// an earlier call completed.
+	moved := stat(t, r, "cond/g")
+	put(t, r, "cond/g", "someone else's")
+	wantErrIs(t, c.RenameIf(ctx, "cond/f", "cond/g", cur.Version, remote.Cond{IfMatch: moved.Version}), remote.ErrPrecondition,
+		"RenameIf of a missing source onto another file")
+	wantContent(t, r, "cond/g", "someone else's")
 	// Onto a free name, empty files too (no content to copy in parts).
 	for _, body := range []string{"v3", ""} {
 		e := put(t, r, "cond/h", body)

@@ -53,8 +53,11 @@ func (r *Remote) RenameIf(ctx context.Context, from, to, ifMatch string, dst rem
 		return err
 	}
 	if _, err := r.head(ctx, op, r.key(from)); errors.Is(err, remote.ErrNotFound) {
-		if _, terr := r.Stat(ctx, to); terr == nil {
-			return nil // an earlier call completed the move
+		// An earlier call completed the move only if to holds the version
+		// moved: anything else there is what the move was to replace, or
+		// someone else's, and from was deleted, not moved.
+		if e, terr := r.Stat(ctx, to); terr == nil && !e.Dir && trimETag(e.Version) == trimETag(ifMatch) {
+			return nil
 		}
 		return precondition(op, r.key(from), "does not exist")
 	} else if err != nil {
@@ -71,9 +74,9 @@ func (r *Remote) rename(ctx context.Context, op, from, to, pin string, dst remot
 	src, err := r.Stat(ctx, from)
 	switch {
 	case errors.Is(err, remote.ErrNotFound):
-		if _, terr := r.Stat(ctx, to); terr == nil {
+		if e, terr := r.Stat(ctx, to); terr == nil && (pin == "" || trimETag(e.Version) == trimETag(pin)) {
 			return nil // an earlier call completed the move
-		} else if !errors.Is(terr, remote.ErrNotFound) {
+		} else if terr != nil && !errors.Is(terr, remote.ErrNotFound) {
 			return terr
 		}
 		return notFound(op, r.key(from))
