@@ -402,6 +402,15 @@ func (u *Uploader) conflictOnPut(ctx context.Context, a *action, p string) (stri
 		return "", nil
 	}
 	if id, _, ok := u.cfg.Tree.NodeAt(p); !ok || id != a.node {
+		if up, ok := u.loadUploaded(a.node); ok && up.Path == p && u.pendingBesides(a) {
+			// Moved away here since (its move waits), and the version it
+			// knew at p is gone there: nothing took this content's place.
+			// Forgotten, the record cannot make the move carry their
+			// version or that stale one; the move puts this file up at
+			// the new name as one never uploaded (moveUnrecorded).
+			u.saveUploaded(a.node, nil)
+			return "the remote version changed; the pending move uploads this one at its new name", nil
+		}
 		// This upload did not land: forget that it might have.
 		if up, ok := u.loadUploaded(a.node); ok && up.Pending != "" {
 			up.Pending = ""
