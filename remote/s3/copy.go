@@ -277,7 +277,12 @@ func (r *Remote) copyFile(ctx context.Context, op, from, to string, move bool, p
 		if _, err := r.keepParent(ctx, op, from); err != nil {
 			return remote.Entry{}, err
 		}
-		if err := r.deleteKey(ctx, op, src, o.etag); err != nil {
+		if err := r.deleteMoved(ctx, op, src, o.etag, target == ""); err != nil {
+			if errors.Is(err, remote.ErrPrecondition) && etag != "" {
+				// Written or deleted since the copy: the move did not
+				// happen, and the copy of the old version goes.
+				r.Delete(ctx, to, remote.Cond{IfMatch: etag})
+			}
 			return remote.Entry{}, err
 		}
 	}
@@ -285,6 +290,23 @@ func (r *Remote) copyFile(ctx context.Context, op, from, to string, move bool, p
 		o.etag = etag
 	}
 	return entryOf(to, o, target), nil
+}
+
+// deleteMoved deletes key, the source of a move, only if it is still
+// version etag. MinIO ignores If-Match on DELETE, so a file is first
+// overwritten with a tombstone carrying If-Match (which every server
+// honours on PUT), as Delete does: a version someone writes after the copy
+// fails the move with remote.ErrPrecondition instead of being deleted
+// unseen, and one written while the tombstone stands fails their write.
+func (r *Remote) deleteMoved(ctx context.Context, op, key, etag string, file bool) error {
+	if !file || etag == "" {
+		return r.deleteKey(ctx, op, key, etag)
+	}
+	tomb, err := r.putObject(ctx, op, key, nil, map[string]string{metaTombstone: "1"}, remote.Cond{IfMatch: etag})
+	if err != nil {
+		return err
+	}
+	return r.deleteKey(ctx, op, key, tomb)
 }
 
 // entryOf describes the file or (with a target) symlink at p stored as o.

@@ -57,6 +57,10 @@ func (r *Remote) RenameIf(ctx context.Context, from, to, ifMatch string, dst rem
 		// moved: anything else there is what the move was to replace, or
 		// someone else's, and from was deleted, not moved.
 		if e, terr := r.Stat(ctx, to); terr == nil && !e.Dir && trimETag(e.Version) == trimETag(ifMatch) {
+			// It may have stopped between its tombstone and its delete.
+			if o, err := r.headAny(ctx, op, r.key(from)); err == nil && o.meta[metaTombstone] != "" {
+				return r.deleteKey(ctx, op, r.key(from), o.etag)
+			}
 			return nil
 		}
 		return precondition(op, r.key(from), "does not exist")
