@@ -25,13 +25,12 @@ func TestE2ETwoDevicesModel(t *testing.T) {
 }
 
 // TestE2ETwoDevicesModelRenames adds renames to the random operations.
-// Renames no longer overwrite what another device put at their new name
-// (the copy is conditional on the destination), but about 1 run in 20
-// still loses a write or does not converge: renames crossing edits and
-// deletes on the other device, not all traced yet. Run with
+// Renames are conditional on both names and delete their source through a
+// tombstone, but about 1 run in 25 still loses a write: renames crossing
+// edits and renames on the other device, not all traced yet. Run with
 // FERRY_E2E_BUGS=1.
 func TestE2ETwoDevicesModelRenames(t *testing.T) {
-	knownBug(t, "renames crossing edits on another device can still lose a write (about 1 run in 20)")
+	knownBug(t, "renames crossing edits on another device can still lose a write (about 1 run in 25)")
 	t.Parallel()
 	runModel(t, true)
 }
