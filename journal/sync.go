@@ -284,6 +284,17 @@ func (u *Uploader) survive(id uint64, p string, up uploaded) error {
 	return err
 }
 
+// removeNodeAt removes file id, whose remote copy is gone, from p, only if
+// it is still there. Renamed on here since, it is left to its later
+// actions (its record is forgotten: a read removes it as gone); a file
+// made at p since is another one, with an upload of its own to come.
+func (u *Uploader) removeNodeAt(id uint64, p string) error {
+	if nid, _, ok := u.cfg.Tree.NodeAt(p); !ok || nid != id {
+		return nil
+	}
+	return u.cfg.Tree.RemoveAt(p)
+}
+
 func (u *Uploader) applyRmdir(p string) error {
 	_, dir, ok := u.cfg.Tree.NodeAt(p)
 	if !ok || !dir {
@@ -503,7 +514,7 @@ func (u *Uploader) moveConflict(ctx context.Context, a *action, up uploaded, the
 				return note, hash, err
 			}
 		}
-		return "deleted on the remote before the rename: gone", "", u.cfg.Tree.RemoveAt(a.to)
+		return "deleted on the remote before the rename: gone", "", u.removeNodeAt(a.node, a.to)
 	} else if err != nil {
 		return "", "", err
 	}
