@@ -304,7 +304,7 @@ func (u *Uploader) put(ctx context.Context, a *action, path string) (note, hash 
 					// Deleted on the remote before this device ever
 					// downloaded it: nothing is left to keep.
 					u.saveUploaded(id, nil)
-					return "deleted on the remote before it was downloaded: gone", "", u.removeNodeAt(id, path)
+					return "deleted on the remote before it was downloaded: gone", "", u.cfg.Tree.RemoveAt(path, id)
 				}
 				err = nil // an earlier try moved it
 			}

@@ -28,8 +28,9 @@ type Tree interface {
 	// ApplyEntry makes the node at e.Path match e (content absent) and
 	// returns its id, which is new if the old node was open or missing.
 	ApplyEntry(e remote.Entry) (uint64, error)
-	// RemoveAt removes the node at path and everything below it.
-	RemoveAt(path string) error
+	// RemoveAt removes the node at path and everything below it, if it
+	// is node id (0: whatever node is there).
+	RemoveAt(path string, id uint64) error
 	// MoveAt moves the node at from to to.
 	MoveAt(from, to string) error
 	// ConflictCopy renames node id with suffix and journals it as new.
@@ -249,7 +250,7 @@ func (u *Uploader) applyDelete(p, version string) error {
 	u.saveUploaded(id, nil)
 	err := ErrLocalChanges
 	if !u.pendingFor(id) {
-		err = u.cfg.Tree.RemoveAt(p)
+		err = u.cfg.Tree.RemoveAt(p, id)
 	}
 	if errors.Is(err, ErrLocalChanges) {
 		// Edited here, deleted there: the local file stays and goes up again.
@@ -284,19 +285,8 @@ func (u *Uploader) survive(id uint64, p string, up uploaded) error {
 	return err
 }
 
-// removeNodeAt removes file id, whose remote copy is gone, from p, only if
-// it is still there. Renamed on here since, it is left to its later
-// actions (its record is forgotten: a read removes it as gone); a file
-// made at p since is another one, with an upload of its own to come.
-func (u *Uploader) removeNodeAt(id uint64, p string) error {
-	if nid, _, ok := u.cfg.Tree.NodeAt(p); !ok || nid != id {
-		return nil
-	}
-	return u.cfg.Tree.RemoveAt(p)
-}
-
 func (u *Uploader) applyRmdir(p string) error {
-	_, dir, ok := u.cfg.Tree.NodeAt(p)
+	id, dir, ok := u.cfg.Tree.NodeAt(p)
 	if !ok || !dir {
 		return nil
 	}
@@ -304,7 +294,7 @@ func (u *Uploader) applyRmdir(p string) error {
 	if u.cfg.Tree.FilesUnder(p) > 0 || u.pendingFor(u.cfg.Tree.NodesUnder(p)...) {
 		return nil
 	}
-	return u.cfg.Tree.RemoveAt(p)
+	return u.cfg.Tree.RemoveAt(p, id)
 }
 
 func (u *Uploader) applyMove(c Change) error {
@@ -514,7 +504,7 @@ func (u *Uploader) moveConflict(ctx context.Context, a *action, up uploaded, the
 				return note, hash, err
 			}
 		}
-		return "deleted on the remote before the rename: gone", "", u.removeNodeAt(a.node, a.to)
+		return "deleted on the remote before the rename: gone", "", u.cfg.Tree.RemoveAt(a.to, a.node) // unless another file took the name here since
 	} else if err != nil {
 		return "", "", err
 	}

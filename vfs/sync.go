@@ -338,13 +338,14 @@ func (fs *FS) ApplyEntry(e remote.Entry) (uint64, error) {
 }
 
 // RemoveAt removes the node at p, and for a directory everything below it,
-// as a change that came from the remote. Open files keep their content
-// until closed. A missing p is not an error.
-func (fs *FS) RemoveAt(p string) error {
+// as a change that came from the remote, if it is node id (0: whichever
+// node is there): a file made at p since the caller looked is another one.
+// Open files keep their content until closed. A missing p is not an error.
+func (fs *FS) RemoveAt(p string, id uint64) error {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	n, err := fs.walk(p)
-	if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ENOTDIR) || n == nil || n.ID == cache.RootID {
+	if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ENOTDIR) || n == nil || n.ID == cache.RootID || id != 0 && n.ID != id {
 		return nil
 	}
 	if err != nil {

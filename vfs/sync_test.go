@@ -54,7 +54,7 @@ func TestRemoteChangeSparesOpenWriter(t *testing.T) {
 			_, err := r.fs.ApplyEntry(remote.Entry{Path: "doc.txt", Size: 9, Version: "v2"})
 			return err
 		}(),
-		"RemoveAt": r.fs.RemoveAt("doc.txt"),
+		"RemoveAt": r.fs.RemoveAt("doc.txt", 0),
 		"MoveAt":   r.fs.MoveAt("other.txt", "doc.txt"),
 	} {
 		if !errors.Is(err, journal.ErrLocalChanges) {
@@ -86,7 +86,14 @@ func TestRemoteChangeSparesOpenWriter(t *testing.T) {
 func TestOpenOfRemovedFileIsStale(t *testing.T) {
 	r := newRig(t, t.TempDir())
 	id := r.writeFile(t, cache.RootID, "doc.txt", "theirs")
-	if err := r.fs.RemoveAt("doc.txt"); err != nil {
+	// Meant for another node, the removal leaves this one.
+	if err := r.fs.RemoveAt("doc.txt", id+1000); err != nil {
+		t.Fatal(err)
+	}
+	if got, _, ok := r.fs.NodeAt("doc.txt"); !ok || got != id {
+		t.Fatalf("RemoveAt of another node took doc.txt: %d, %v", got, ok)
+	}
+	if err := r.fs.RemoveAt("doc.txt", id); err != nil {
 		t.Fatal(err)
 	}
 	for _, flags := range []uint32{syscall.O_RDONLY, syscall.O_WRONLY | syscall.O_TRUNC} {
