@@ -133,10 +133,7 @@ func (u *Uploader) execute(ctx context.Context, a *action) (note, hash string, e
 				a.change = u.dirChange(a.node, a.to)
 				return "source missing on remote: mkdir " + a.to, "", u.mkdir(ctx, a.node, a.to)
 			}
-			pa := &action{node: a.node}
-			note, hash, err := u.put(ctx, pa, a.to)
-			a.change = pa.change
-			return note, hash, err
+			return u.putAt(ctx, a, a.to)
 		}
 		if err != nil {
 			return "", "", err
@@ -525,12 +522,7 @@ func (u *Uploader) setMetaIf(ctx context.Context, path string, meta remote.Meta,
 // nothing to the new name (what is there now has its own action): only the
 // version it replaced leaves the old name.
 func (u *Uploader) moveUnrecorded(ctx context.Context, a *action) (note, hash string, err error) {
-	putAtTo := func() (string, string, error) {
-		pa := &action{node: a.node}
-		note, hash, err := u.put(ctx, pa, a.to)
-		a.change = pa.change
-		return note, hash, err
-	}
+	putAtTo := func() (string, string, error) { return u.putAt(ctx, a, a.to) }
 	e, err := u.remote.Stat(ctx, a.path)
 	switch {
 	case errors.Is(err, remote.ErrNotFound):
@@ -572,6 +564,29 @@ func (u *Uploader) moveUnrecorded(ctx context.Context, a *action) (note, hash st
 	// The old name changed since, or the new one holds someone else's
 	// file: both stay, and this file goes up at the new name.
 	return putAtTo()
+}
+
+// putAt uploads the file of a, a rename that cannot move it on the remote,
+// as new at path p; what it uploads is a's change for the change log.
+func (u *Uploader) putAt(ctx context.Context, a *action, p string) (note, hash string, err error) {
+	pa := &action{node: a.node}
+	note, hash, err = u.put(ctx, pa, p)
+	a.change = pa.change
+	return note, hash, err
+}
+
+// contentHere reports whether this device holds node id's content: false
+// for a file deleted here since, or one whose content it never downloaded.
+func (u *Uploader) contentHere(id uint64) (bool, error) {
+	c, err := u.src.OpenContent(id)
+	if errors.Is(err, ErrGone) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	defer c.Close()
+	return !c.Absent, nil
 }
 
 // renameIf moves a file only if the remote still has version and what is

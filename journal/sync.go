@@ -114,14 +114,13 @@ func (u *Uploader) conflictSuffix() string {
 // a conflict copy (uploaded as a new file) and the remote version e takes
 // the name. It returns the path of the copy.
 func (u *Uploader) keepBoth(id uint64, e remote.Entry) (string, error) {
-	c, err := u.src.OpenContent(id)
-	nothing := errors.Is(err, ErrGone) // deleted here since
-	if err == nil {
-		nothing = c.Absent // its content was never downloaded
-		c.Close()
+	here, err := u.contentHere(id)
+	if err != nil {
+		return "", err
 	}
-	if nothing {
-		// Nothing of it is here to keep: theirs simply takes the name.
+	if !here {
+		// Nothing of it is here to keep (deleted here since, or never
+		// downloaded): theirs simply takes the name.
 		u.dropPending(id, "superseded by the remote version")
 		u.saveUploaded(id, nil)
 		return "", u.takeRemote(e, id)
@@ -403,7 +402,8 @@ func (u *Uploader) conflictOnPut(ctx context.Context, a *action, p string) (stri
 		return "", nil
 	}
 	if id, _, ok := u.cfg.Tree.NodeAt(p); !ok || id != a.node {
-		if up, ok := u.loadUploaded(a.node); ok && up.Path == p && u.pendingBesides(a) {
+		up, known := u.loadUploaded(a.node)
+		if known && up.Path == p && u.pendingBesides(a) {
 			// Moved away here since (its move waits), and the version it
 			// knew at p is gone there: nothing took this content's place.
 			// Forgotten, the record cannot make the move carry their
@@ -413,7 +413,7 @@ func (u *Uploader) conflictOnPut(ctx context.Context, a *action, p string) (stri
 			return "the remote version changed; the pending move uploads this one at its new name", nil
 		}
 		// This upload did not land: forget that it might have.
-		if up, ok := u.loadUploaded(a.node); ok && up.Pending != "" {
+		if known && up.Pending != "" {
 			up.Pending = ""
 			if up.Version == "" {
 				u.saveUploaded(a.node, nil)
@@ -494,15 +494,11 @@ func (u *Uploader) moveConflict(ctx context.Context, a *action, up uploaded, the
 	}
 	if errors.Is(err, remote.ErrNotFound) {
 		u.saveUploaded(a.node, nil)
-		if c, err := u.src.OpenContent(a.node); err == nil {
-			absent := c.Absent
-			c.Close()
-			if !absent {
-				pa := &action{node: a.node}
-				note, hash, err := u.put(ctx, pa, a.to)
-				a.change = pa.change
-				return note, hash, err
-			}
+		switch here, err := u.contentHere(a.node); {
+		case err != nil:
+			return "", "", err
+		case here:
+			return u.putAt(ctx, a, a.to)
 		}
 		return "deleted on the remote before the rename: gone", "", u.cfg.Tree.RemoveAt(a.to, a.node) // unless another file took the name here since
 	} else if err != nil {
