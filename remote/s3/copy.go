@@ -277,11 +277,14 @@ func (r *Remote) copyFile(ctx context.Context, op, from, to string, move bool, p
 		if _, err := r.keepParent(ctx, op, from); err != nil {
 			return remote.Entry{}, err
 		}
-		if err := r.deleteMoved(ctx, op, src, o.etag, target == ""); err != nil {
+		if err := r.deleteVersion(ctx, op, src, o.etag, target == ""); err != nil {
 			if errors.Is(err, remote.ErrPrecondition) && etag != "" {
-				// Written or deleted since the copy: the move did not
-				// happen, and the copy of the old version goes.
-				r.Delete(ctx, to, remote.Cond{IfMatch: etag})
+				// Written since the copy: the move did not happen, and its
+				// copy at to goes, unless someone has replaced it too.
+				rerr := r.deleteVersion(ctx, op, dst, etag, target == "")
+				if rerr != nil && !errors.Is(rerr, remote.ErrPrecondition) && !errors.Is(rerr, remote.ErrNotFound) {
+					return remote.Entry{}, fmt.Errorf("take back the copy at %s after %s changed: %w", to, from, rerr)
+				}
 			}
 			return remote.Entry{}, err
 		}
@@ -292,13 +295,14 @@ func (r *Remote) copyFile(ctx context.Context, op, from, to string, move bool, p
 	return entryOf(to, o, target), nil
 }
 
-// deleteMoved deletes key, the source of a move, only if it is still
-// version etag. MinIO ignores If-Match on DELETE, so a file is first
-// overwritten with a tombstone carrying If-Match (which every server
-// honours on PUT), as Delete does: a version someone writes after the copy
-// fails the move with remote.ErrPrecondition instead of being deleted
-// unseen, and one written while the tombstone stands fails their write.
-func (r *Remote) deleteMoved(ctx context.Context, op, key, etag string, file bool) error {
+// deleteVersion deletes key only if it is still version etag. MinIO
+// ignores If-Match on DELETE, so a file (not a symlink's object) is first
+// overwritten with a tombstone carrying If-Match, which every server
+// honours on PUT: a version someone else has written fails with
+// remote.ErrPrecondition instead of being deleted unseen, and one they
+// write while the tombstone stands fails their write. Delete and the end of
+// a rename use it.
+func (r *Remote) deleteVersion(ctx context.Context, op, key, etag string, file bool) error {
 	if !file || etag == "" {
 		return r.deleteKey(ctx, op, key, etag)
 	}

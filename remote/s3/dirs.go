@@ -236,18 +236,10 @@ func (r *Remote) Delete(ctx context.Context, p string, cond remote.Cond) error {
 		if err != nil {
 			return err
 		}
-		version := cond.IfMatch
-		if !c.link {
-			tomb, err := r.putObject(ctx, op, c.key, nil, map[string]string{metaTombstone: "1"}, remote.Cond{IfMatch: version})
-			if err != nil {
-				return err // changed since the copy: ErrPrecondition
-			}
-			version = tomb
-		}
 		if _, err := r.keepParent(ctx, op, p); err != nil {
 			return err
 		}
-		return r.deleteKey(ctx, op, c.key, version)
+		return r.deleteVersion(ctx, op, c.key, cond.IfMatch, !c.link) // changed since the copy: ErrPrecondition
 	}
 	// A retry after a crash between the tombstone and its delete.
 	if o, err := r.headAny(ctx, op, r.key(p)); err == nil && o.meta[metaTombstone] != "" {

@@ -53,3 +53,45 @@ func TestDeleteTombstone(t *testing.T) {
 		t.Errorf("a new file after the delete: %v", err)
 	}
 }
+
+// TestRenameDeletesOnlyItsVersion: the delete that ends a rename takes only
+// the version it copied. MinIO ignores If-Match on DELETE, so without the
+// tombstone a version written after the copy would go unseen. And a rename
+// retried after it stopped between its tombstone and its delete completes,
+// leaving the old name free.
+func TestRenameDeletesOnlyItsVersion(t *testing.T) {
+	ctx := t.Context()
+	r := newTestRemote(t, s3test.Start(t), "")
+	put := func(p, body string, cond remote.Cond) remote.Entry {
+		t.Helper()
+		e, err := r.Put(ctx, p, bytes.NewReader([]byte(body)), int64(len(body)), remote.Meta{}, cond)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	old := put("f", "copied", remote.Cond{IfNoneMatch: true})
+	put("f", "written after the copy", remote.Cond{IfMatch: old.Version})
+	if err := r.deleteVersion(ctx, "test", r.key("f"), old.Version, true); !errors.Is(err, remote.ErrPrecondition) {
+		t.Fatalf("delete of a version since replaced: %v, want ErrPrecondition", err)
+	}
+	if e, err := r.Stat(ctx, "f"); err != nil || e.Size != int64(len("written after the copy")) {
+		t.Fatalf("the newer version is gone: %+v, %v", e, err)
+	}
+
+	// A rename that stopped after its copy and its tombstone.
+	cur, _ := r.Stat(ctx, "f")
+	if _, err := r.Copy(ctx, "f", "g"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.putObject(ctx, "test", r.key("f"), nil, map[string]string{metaTombstone: "1"}, remote.Cond{IfMatch: cur.Version}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.RenameIf(ctx, "f", "g", cur.Version, remote.Cond{}); err != nil {
+		t.Fatalf("retried rename: %v", err)
+	}
+	if _, err := r.headAny(ctx, "test", r.key("f")); !errors.Is(err, remote.ErrNotFound) {
+		t.Errorf("the retried rename left its tombstone: %v", err)
+	}
+	put("f", "new", remote.Cond{IfNoneMatch: true})
+}
