@@ -101,6 +101,10 @@ func (r *Remote) rename(ctx context.Context, op, from, to, pin string, dst remot
 }
 
 // renameDir moves every object below from/ to the same place below to/.
+// Each copy is pinned to the version listed, and each source is deleted
+// only if it still is that version (deleteVersion): a file written on
+// another device while the directory moves fails the attempt, and the next
+// one moves the new version, so it ends up in the renamed directory.
 func (r *Remote) renameDir(ctx context.Context, op, from, to string) error {
 	fk, tk := r.dirKey(from), r.dirKey(to)
 	for _, k := range []string{r.key(to), r.linkKey(to)} {
@@ -124,6 +128,16 @@ func (r *Remote) renameDir(ctx context.Context, op, from, to string) error {
 	}
 	return parallel(ctx, listConcurrency, len(objs), func(ctx context.Context, i int) error {
 		o := objs[i]
+		file := !strings.HasSuffix(o.key, "/") && !strings.HasSuffix(o.key, linkSuffix)
+		if file && o.size == 0 {
+			// A tombstone, left by a delete (or an earlier attempt) that
+			// stopped before its last request, is not moved but removed.
+			if h, err := r.headAny(ctx, op, o.key); err == nil && h.meta[metaTombstone] != "" {
+				return r.deleteKey(ctx, op, o.key, h.etag)
+			} else if err != nil && !errors.Is(err, remote.ErrNotFound) {
+				return err
+			}
+		}
 		_, err := r.copyObject(ctx, op, o.key, tk+o.key[len(fk):], object{size: o.size, etag: o.etag}, nil, o.etag)
 		if errors.Is(err, remote.ErrNotFound) {
 			return nil // moved meanwhile
@@ -131,6 +145,8 @@ func (r *Remote) renameDir(ctx context.Context, op, from, to string) error {
 		if err != nil {
 			return err
 		}
-		return r.deleteKey(ctx, op, o.key, o.etag)
+		// Only the version copied: one written since fails the rename
+		// (ErrPrecondition), and Rename's next attempt moves it too.
+		return r.deleteVersion(ctx, op, o.key, o.etag, file)
 	})
 }

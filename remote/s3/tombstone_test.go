@@ -2,8 +2,16 @@ package s3
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"io"
+	"maps"
+	"strings"
 	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go/middleware"
 
 	"github.com/ferry-fs/ferry/remote"
 	"github.com/ferry-fs/ferry/remote/s3/s3test"
@@ -94,4 +102,58 @@ func TestRenameDeletesOnlyItsVersion(t *testing.T) {
 		t.Errorf("the retried rename left its tombstone: %v", err)
 	}
 	put("f", "new", remote.Cond{IfNoneMatch: true})
+}
+
+// TestRenameDirKeepsAWriteThatCrossesIt: a file written below a directory
+// after the directory's rename copied it, and before the rename deleted
+// it, ends up in the renamed directory as the newer version. MinIO ignores
+// If-Match on DELETE, so a plain delete there would lose the write.
+func TestRenameDirKeepsAWriteThatCrossesIt(t *testing.T) {
+	ctx := t.Context()
+	srv := s3test.Start(t)
+	r := newTestRemote(t, srv, "")
+	for _, p := range []string{"d/f", "d/g"} {
+		if _, err := r.Put(ctx, p, bytes.NewReader([]byte("old")), 3, remote.Meta{}, remote.Cond{IfNoneMatch: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Another client writes d/f right after the first copy of d/f.
+	other, key, written := srv.Client(), r.key("d/f"), false
+	r.client = s3.New(r.client.Options(), func(o *s3.Options) {
+		o.APIOptions = append(o.APIOptions, func(st *middleware.Stack) error {
+			return st.Initialize.Add(middleware.InitializeMiddlewareFunc("crossing-write",
+				func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+					out, md, err := next.HandleInitialize(ctx, in)
+					if c, ok := in.Parameters.(*s3.CopyObjectInput); ok && err == nil && !written && strings.HasSuffix(aws.ToString(c.CopySource), "/"+key) {
+						written = true
+						_, perr := other.PutObject(ctx, &s3.PutObjectInput{Bucket: &r.bucket, Key: &key, Body: strings.NewReader("newer")})
+						if perr != nil {
+							t.Errorf("the crossing write: %v", perr)
+						}
+					}
+					return out, md, err
+				}), middleware.After)
+		})
+	})
+	if err := r.Rename(ctx, "d", "e"); err != nil {
+		t.Fatalf("rename: %v", err)
+	}
+	if !written {
+		t.Fatal("the rename copied nothing the hook saw")
+	}
+	got := map[string]string{}
+	for _, p := range []string{"d/f", "d/g", "e/f", "e/g"} {
+		rc, err := r.Get(ctx, p, 0, -1, "")
+		if errors.Is(err, remote.ErrNotFound) {
+			continue
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(rc)
+		rc.Close()
+		got[p] = string(b)
+	}
+	if want := map[string]string{"e/f": "newer", "e/g": "old"}; !maps.Equal(got, want) {
+		t.Errorf("after the rename: %v, want %v", got, want)
+	}
 }
