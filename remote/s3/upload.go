@@ -199,7 +199,7 @@ func (r *Remote) uploadPart(ctx context.Context, op, key, up string, num int32, 
 	out, err := r.client.UploadPart(ctx, &s3.UploadPartInput{
 		Bucket: &r.bucket, Key: &key, UploadId: &up, PartNumber: aws.Int32(num),
 		Body: bytes.NewReader(b), ContentLength: aws.Int64(int64(len(b))), ContentMD5: contentMD5(b),
-	})
+	}, md5Signed)
 	if err != nil {
 		return "", fail(ctx, op, key, err)
 	}
