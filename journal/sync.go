@@ -574,7 +574,8 @@ func (u *Uploader) renameOntoTaken(ctx context.Context, a *action, up uploaded, 
 		}
 	}
 	err = u.renameIf(ctx, a.path, to, up.Version, remote.Cond{IfNoneMatch: true})
-	if errors.Is(err, remote.ErrPrecondition) {
+	if errors.Is(err, remote.ErrPrecondition) || errors.Is(err, remote.ErrNotFound) {
+		// ErrNotFound: the source went between the rename's checks.
 		src, serr := u.remote.Stat(ctx, a.path)
 		if gone := errors.Is(serr, remote.ErrNotFound); gone || serr == nil && src.Version != up.Version {
 			// Someone else changed or deleted the file too: the version
@@ -590,6 +591,11 @@ func (u *Uploader) renameOntoTaken(ctx context.Context, a *action, up uploaded, 
 			}
 			return "conflict: changed on the remote, and the new name taken there; both as the remote has them", "", nil
 		}
+		if serr != nil {
+			return "", "", serr
+		}
+		// The conflict name was taken on the remote meanwhile.
+		return "", "", fmt.Errorf("rename %s to %s: trying again (%v)", a.path, to, err)
 	}
 	if err != nil {
 		return "", "", err
