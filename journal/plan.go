@@ -44,6 +44,12 @@ type action struct {
 	running   bool
 	attempts  int
 	notBefore time.Time
+	// rebases: remote moves applied here while the action ran, for the
+	// paths it keeps if it must run again (see planner.rebase).
+	rebases [][2]string
+	// missing: an earlier attempt found the file gone on the remote, and
+	// polled in case it had moved there rather than been deleted.
+	missing bool
 }
 
 func (a *action) paths() []string {
@@ -354,4 +360,45 @@ func forAncestors(p string, fn func(string)) {
 			fn(p[:i])
 		}
 	}
+}
+
+// rebasePath is p moved along with the move from → to: to, or below to,
+// when p is from or below it. ok reports whether it moved.
+func rebasePath(p, from, to string) (moved string, ok bool) {
+	if p == from || isBelow(p, from) {
+		return to + p[len(from):], true
+	}
+	return p, false
+}
+
+// rebase moves a waiting action, and its ops, to the paths its files have
+// after a remote move from → to that this device applied: the ops were
+// recorded before it, at the old paths, but what they change on the remote
+// now lives below to. It returns the ops it changed, for the caller to
+// record.
+func (p *planner) rebase(a *action, from, to string) []*Op {
+	np, movedPath := rebasePath(a.path, from, to)
+	nt, movedTo := a.to, false
+	if a.kind == actMove {
+		nt, movedTo = rebasePath(a.to, from, to)
+	}
+	if !movedPath && !movedTo {
+		return nil
+	}
+	p.index(a, -1)
+	a.path, a.to = np, nt
+	p.index(a, +1)
+	var changed []*Op
+	for _, op := range a.ops {
+		p1, ok1 := rebasePath(op.Path, from, to)
+		p2, ok2 := op.Path2, false
+		if op.Path2 != "" {
+			p2, ok2 = rebasePath(op.Path2, from, to)
+		}
+		if ok1 || ok2 {
+			op.Path, op.Path2 = p1, p2
+			changed = append(changed, op)
+		}
+	}
+	return changed
 }

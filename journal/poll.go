@@ -675,7 +675,7 @@ func (u *Uploader) reupload(changes []Change) error {
 			continue
 		}
 		u.saveUploaded(id, nil)
-		if err := u.cfg.Tree.Republish(id); err != nil {
+		if err := u.cfg.Tree.Republish(id, ""); err != nil {
 			return err
 		}
 		u.log.Info("uploading again a file deleted on the remote", "path", c.Path)

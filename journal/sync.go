@@ -35,8 +35,10 @@ type Tree interface {
 	MoveAt(from, to string) error
 	// ConflictCopy renames node id with suffix and journals it as new.
 	ConflictCopy(id uint64, suffix string) (string, error)
-	// Republish journals node id as created at its path, to upload it again.
-	Republish(id uint64) error
+	// Republish journals node id as created at its path (from ""), to
+	// upload it again, or as renamed there from from, to move the remote's
+	// file at from.
+	Republish(id uint64, from string) error
 	// Settle returns once the kernel has heard of the changes made so far.
 	Settle()
 }
@@ -274,7 +276,7 @@ func (u *Uploader) survive(id uint64, p string, up uploaded) error {
 	case errors.Is(err, remote.ErrNotFound):
 		u.saveUploaded(id, nil)
 		u.log.Warn("a remote delete took a newer version of a file with it; uploading it again", "path", p)
-		return u.cfg.Tree.Republish(id)
+		return u.cfg.Tree.Republish(id, "")
 	case err != nil:
 		return err
 	case e.Dir || e.Version == up.Version:
@@ -345,8 +347,13 @@ func (u *Uploader) applyMove(c Change) error {
 	}
 	// The uploaded records follow, so later changes stay conditional.
 	other := false
+	behind := map[uint64]string{}
 	for _, nid := range ids {
 		if up, ok := u.loadUploaded(nid); ok && (up.Path == c.Path || isBelow(up.Path, c.Path)) {
+			if dir && u.leftBehind(c, up) {
+				behind[nid] = up.Path
+				continue
+			}
 			up.Path = c.To + up.Path[len(c.Path):]
 			if nid == id && c.Version != "" {
 				if c.Hash != "" && up.Hash != "" && up.Hash != c.Hash {
@@ -358,10 +365,38 @@ func (u *Uploader) applyMove(c Change) error {
 			u.saveUploaded(nid, &up)
 		}
 	}
+	if dir {
+		// Changes made here inside it, waiting to go up, follow it.
+		u.rebase(c.Path, c.To)
+		// Files uploaded here into it after the move listed it are still
+		// at their old paths there: this device moves them after it.
+		for nid, old := range behind {
+			if err := tree.Republish(nid, old); err != nil {
+				return err
+			}
+		}
+	}
 	if other {
 		return u.applyPut(c.entry(c.To))
 	}
 	return nil
+}
+
+// lateUpload: how long before a directory move was logged an upload into
+// the old directory may have missed the move's listing. Moves of large
+// directories take a while, and clocks differ.
+const lateUpload = 10 * time.Minute
+
+// leftBehind reports whether the file this device uploaded as up, below
+// the directory that the remote move c took away, is still at its old
+// path on the remote: uploaded after the move listed the directory. Only
+// records saved shortly before the move was logged, or later, are asked.
+func (u *Uploader) leftBehind(c Change, up uploaded) bool {
+	if up.Version == "" || !c.At.IsZero() && time.Unix(0, up.Saved).Before(c.At.Add(-lateUpload)) {
+		return false
+	}
+	e, err := u.remote.Stat(u.ctx, up.Path)
+	return err == nil && !e.Dir && e.Version == up.Version
 }
 
 // putMoved shows the file that the remote move c put at c.To, when this
@@ -425,10 +460,7 @@ func (u *Uploader) conflictOnPut(ctx context.Context, a *action, p string) (stri
 	}
 	e, err := u.remote.Stat(ctx, p)
 	if errors.Is(err, remote.ErrNotFound) {
-		// Deleted there, changed here: upload it again as a new file.
-		u.saveUploaded(a.node, nil)
-		a.created = true
-		return "", fmt.Errorf("%s was deleted on the remote; uploading it again", p)
+		return "", u.goneOnRemote(ctx, a, p)
 	}
 	if err != nil {
 		return "", err
@@ -616,6 +648,24 @@ func (u *Uploader) renameOntoTaken(ctx context.Context, a *action, up uploaded, 
 	u.stats.Conflicts++
 	u.mu.Unlock()
 	return "conflict: the new name was taken on the remote; this one is " + path.Base(to), "", nil
+}
+
+// goneOnRemote handles a file changed here that the remote no longer has
+// at p: deleted there, or moved there with its directory. The first time,
+// a poll tells which (a move it applies moves this action along, see
+// rebase) and the action tries again; after that, the file goes up again
+// as a new one.
+func (u *Uploader) goneOnRemote(ctx context.Context, a *action, p string) error {
+	if !a.missing {
+		a.missing = true
+		if err := u.PollOnce(ctx); err != nil {
+			u.log.Debug("poll for a file gone from the remote", "path", p, "err", err)
+		}
+		return fmt.Errorf("%s is gone from the remote; trying again, in case it moved there", p)
+	}
+	u.saveUploaded(a.node, nil)
+	a.created = true
+	return fmt.Errorf("%s was deleted on the remote; uploading it again", p)
 }
 
 // theirsWins handles a metadata update refused because someone else

@@ -321,6 +321,14 @@ func (u *Uploader) run(a *action) {
 		u.mu.Unlock()
 		return
 	}
+	var rebased []*Op
+	if err != nil && !remote.IsPermanent(err) {
+		// It runs again: at the paths remote moves gave its files meanwhile.
+		for _, rb := range a.rebases {
+			rebased = append(rebased, u.plan.rebase(a, rb[0], rb[1])...)
+		}
+	}
+	a.rebases = nil
 	switch {
 	case err == nil:
 		u.plan.remove(a)
@@ -353,14 +361,48 @@ func (u *Uploader) run(a *action) {
 		backoff += time.Duration(rand.Int64N(int64(backoff)/4 + 1))
 		a.notBefore = time.Now().Add(backoff)
 		u.stats.LastError = err.Error()
-		u.mu.Unlock()
-		u.log.Warn("upload failed, will retry", "action", a.kind.String(), "path", a.path, "attempt", a.attempts, "in", backoff.Round(time.Millisecond), "err", err)
 		b := new(cache.Batch)
 		for _, op := range a.ops {
-			putOp(b, op)
+			putOp(b, op) // under the lock: a rebase may change them once it is released
 		}
+		path := a.path
+		u.mu.Unlock()
+		u.log.Warn("upload failed, will retry", "action", a.kind.String(), "path", path, "attempt", a.attempts, "in", backoff.Round(time.Millisecond), "err", err)
 		u.commit(b)
 	}
+	u.saveOps(rebased)
+	u.poke()
+}
+
+// saveOps records ops whose fields changed.
+func (u *Uploader) saveOps(ops []*Op) {
+	if len(ops) == 0 {
+		return
+	}
+	b := new(cache.Batch)
+	for _, op := range ops {
+		putOp(b, op)
+	}
+	u.commit(b)
+}
+
+// rebase makes the actions waiting at or below from, recorded before the
+// remote move from → to that this device just applied, act at the same
+// place below to; running ones follow when they stop (see run).
+func (u *Uploader) rebase(from, to string) {
+	var changed []*Op
+	u.mu.Lock()
+	for _, a := range u.plan.acts {
+		switch {
+		case a == nil:
+		case a.running:
+			a.rebases = append(a.rebases, [2]string{from, to})
+		default:
+			changed = append(changed, u.plan.rebase(a, from, to)...)
+		}
+	}
+	u.mu.Unlock()
+	u.saveOps(changed)
 	u.poke()
 }
 

@@ -531,15 +531,23 @@ func ConflictName(name, suffix string, dir bool) string {
 	return journal.ConflictName(name, suffix, dir)
 }
 
-// Republish journals node id anew as created at its current path, so that
-// it is uploaded again as a new file: the backup mode's answer to a file
-// deleted on the remote.
-func (fs *FS) Republish(id uint64) error {
+// Republish journals node id anew at its current path. With from "", as
+// created, so that it is uploaded again as a new file: the backup mode's
+// answer to a file deleted on the remote. Otherwise as renamed from from,
+// so that what the remote has at from moves to where the node is: the
+// answer to a file a remote directory move left behind.
+func (fs *FS) Republish(id uint64, from string) error {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	n, err := fs.get(id)
 	if err != nil {
 		return err
+	}
+	if from != "" {
+		if n.unlinked {
+			return nil
+		}
+		return fs.commit(new(cache.Batch), fs.newOp(journal.Rename, &n.Node, from, fs.path(n)))
 	}
 	if n.unlinked || n.Kind != cache.File || n.Absent {
 		return nil // gone, or its content only ever was on the remote

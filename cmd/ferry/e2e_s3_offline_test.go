@@ -193,3 +193,66 @@ func TestE2ETwoDevicesOfflineEditVsDelete(t *testing.T) {
 	a.unmount()
 	b.unmount()
 }
+
+// TestE2ETwoDevicesDirRenameVsEdits: the conflicts table's last row. A
+// renames a directory while B, offline, edits files inside it, adds one,
+// and edits one a level down. Once B is back, nothing is lost: every
+// change ends up inside the renamed directory, on both devices, and the
+// old name is gone.
+func TestE2ETwoDevicesDirRenameVsEdits(t *testing.T) {
+	t.Parallel()
+	_, proxy, a, b := offlinePair(t)
+	atA := func(p string) string { return filepath.Join(a.MP, p) }
+	atB := func(p string) string { return filepath.Join(b.MP, p) }
+	base := map[string]string{"proj/a.txt": "a\n", "proj/b.txt": "b\n", "proj/sub/c.txt": "c\n"}
+	if err := os.MkdirAll(atA("proj/sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for p, c := range base {
+		writeFile(t, atA(p), []byte(c))
+	}
+	a.flush()
+	eventually(t, 30*time.Second, "B never sees A's directory", func() bool {
+		return fmt.Sprint(fileTree(t, b.MP)) == fmt.Sprint(base)
+	})
+
+	proxy.down()
+	if err := os.Rename(atA("proj"), atA("renamed")); err != nil {
+		t.Fatal(err)
+	}
+	a.flush()
+	offline := func(what string, fn func() error) {
+		t.Helper()
+		if err := bounded(t, 20*time.Second, what, fn); err != nil {
+			t.Fatalf("offline on B: %s: %v", what, err)
+		}
+	}
+	offline("edit proj/a.txt", func() error { return os.WriteFile(atB("proj/a.txt"), []byte("a, edited on B\n"), 0o644) })
+	offline("create proj/new.txt", func() error { return os.WriteFile(atB("proj/new.txt"), []byte("new on B\n"), 0o644) })
+	offline("edit proj/sub/c.txt", func() error { return os.WriteFile(atB("proj/sub/c.txt"), []byte("c, edited on B\n"), 0o644) })
+	proxy.up()
+
+	want := map[string]string{
+		"renamed/a.txt": "a, edited on B\n", "renamed/b.txt": "b\n",
+		"renamed/new.txt": "new on B\n", "renamed/sub/c.txt": "c, edited on B\n",
+	}
+	var ta, tb map[string]string
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("A has %q\nB has %q", ta, tb)
+		}
+	})
+	eventually(t, 90*time.Second, "the devices do not converge on the renamed directory", func() bool {
+		mustFerry(t, 2*time.Minute, "flush", b.MP, "--timeout", "90s")
+		a.flush()
+		mustFerry(t, 30*time.Second, "sync", a.MP)
+		mustFerry(t, 30*time.Second, "sync", b.MP)
+		ta, tb = fileTree(t, a.MP), fileTree(t, b.MP)
+		return fmt.Sprint(ta) == fmt.Sprint(tb) && fmt.Sprint(ta) == fmt.Sprint(want)
+	})
+	for _, m := range []string{a.MP, b.MP} {
+		if _, err := os.Stat(filepath.Join(m, "proj")); !os.IsNotExist(err) {
+			t.Errorf("%s/proj is still there after the rename: %v", m, err)
+		}
+	}
+}
