@@ -166,3 +166,34 @@ func TestPathSet(t *testing.T) {
 		}
 	}
 }
+
+// TestPlannerRebase: a remote move of directory d to r moves the waiting
+// actions at or below d, ops included, and leaves the others; later ops
+// at the new paths still coalesce with the moved actions.
+func TestPlannerRebase(t *testing.T) {
+	p := newPlanner()
+	for _, op := range opsFrom(t, "d5 setattr d", "1 write d/a", "2 rename d/x e/y", "3 rename e/z d/sub/z", "4 unlink other/w") {
+		p.add(op)
+	}
+	var changed []*Op
+	for _, a := range p.acts {
+		if a != nil {
+			changed = append(changed, p.rebase(a, "d", "r")...)
+		}
+	}
+	want := []string{"setmeta r [1]", "put r/a [2]", "move r/x e/y [3]", "move e/z r/sub/z [4]", "delete other/w [5]"}
+	if got := planString(p); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("after the rebase: %q, want %q", got, want)
+	}
+	if len(changed) != 4 || changed[1].Path != "r/a" || changed[3].Path2 != "r/sub/z" {
+		t.Errorf("changed ops: %+v", changed)
+	}
+	if p.exactCnt["d/a"] != 0 || p.exactCnt["r/a"] != 1 || p.underCnt["d"] != 0 || p.underCnt["r"] != 4 {
+		t.Errorf("index after the rebase: exact d/a %d r/a %d, under d %d r %d",
+			p.exactCnt["d/a"], p.exactCnt["r/a"], p.underCnt["d"], p.underCnt["r"])
+	}
+	p.add(&Op{Seq: 6, Node: 1, Kind: Write, Path: "r/a", Time: time.Unix(6, 0)})
+	if got := planString(p); got[1] != "put r/a [26]" {
+		t.Errorf("a write at the new path did not join the moved put: %q", got)
+	}
+}
