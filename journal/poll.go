@@ -273,7 +273,7 @@ func (u *Uploader) recheck(ctx context.Context, changes []Change) []Change {
 			oldest = c.At
 		}
 	}
-	touched := u.touched(oldest.Add(-u.poll.cfg.Window))
+	touched := u.touched(oldest.Add(-u.poll.cfg.Window), nil)
 	out := changes[:0:0]
 	for _, c := range changes {
 		if c.Op != changePut || !touched(c.Path) {
@@ -562,7 +562,7 @@ func (u *Uploader) Rescan(ctx context.Context) error {
 // mode that only means uploading again what went missing. Callers hold
 // pollMu.
 func (u *Uploader) applyListed(changes []Change, start time.Time) error {
-	changes = u.untouched(changes, start)
+	changes = u.untouched(changes, start, nil)
 	if u.poll.cfg.UploadOnly {
 		return u.reupload(changes)
 	}

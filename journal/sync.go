@@ -382,6 +382,49 @@ func (u *Uploader) applyMove(c Change) error {
 	return nil
 }
 
+// settleMoved makes the mount show below directory a.to what the remote
+// has there, after this device's move a took a directory there. The move took the
+// remote's versions, which may be newer than the ones shown here: changed
+// on another device while this one could not hear of it. Files made or
+// deleted there meanwhile come and go too.
+func (u *Uploader) settleMoved(ctx context.Context, a *action) error {
+	to := a.to
+	u.pollMu.Lock()
+	ps := u.poll
+	u.pollMu.Unlock()
+	if u.cfg.Tree == nil || ps == nil || ps.cfg.UploadOnly {
+		return nil
+	}
+	start := time.Now()
+	var known []string
+	for _, p := range u.uploadedPaths() {
+		if isBelow(p, to) {
+			known = append(known, p)
+		}
+	}
+	var changes []Change
+	seen := map[string]bool{}
+	if err := u.listNew(ctx, remote.Entry{Path: to, Dir: true}, &changes, seen); err != nil {
+		return err
+	}
+	for _, p := range known {
+		if !seen[p] {
+			changes = append(changes, Change{Op: changeDelete, Path: p})
+		}
+	}
+	if len(changes) == 0 {
+		return nil
+	}
+	// Changes here waiting to go up, or done since the listing began,
+	// win; the move itself does not count.
+	if changes = u.untouched(changes, start, a); len(changes) == 0 {
+		return nil
+	}
+	u.pollMu.Lock()
+	defer u.pollMu.Unlock()
+	return u.applyChanges(changes)
+}
+
 // lateUpload: how long before a directory move was logged an upload into
 // the old directory may have missed the move's listing. Moves of large
 // directories take a while, and clocks differ.
@@ -435,6 +478,11 @@ var ErrLocalChanges = errors.New("the file is being changed here")
 func (u *Uploader) conflictOnPut(ctx context.Context, a *action, p string) (string, error) {
 	if u.cfg.Tree == nil {
 		return "", nil
+	}
+	if u.rebasedMeanwhile(a) {
+		// The poller applied a remote move of a directory above p while
+		// this ran: p is stale, and the next attempt goes to the new path.
+		return "", fmt.Errorf("%s moved on the remote meanwhile; trying again at its new path", p)
 	}
 	if id, _, ok := u.cfg.Tree.NodeAt(p); !ok || id != a.node {
 		up, known := u.loadUploaded(a.node)
@@ -648,6 +696,13 @@ func (u *Uploader) renameOntoTaken(ctx context.Context, a *action, up uploaded, 
 	u.stats.Conflicts++
 	u.mu.Unlock()
 	return "conflict: the new name was taken on the remote; this one is " + path.Base(to), "", nil
+}
+
+// rebasedMeanwhile reports whether running action a has a rebase waiting.
+func (u *Uploader) rebasedMeanwhile(a *action) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return len(a.rebases) > 0
 }
 
 // goneOnRemote handles a file changed here that the remote no longer has

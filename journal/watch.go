@@ -64,7 +64,7 @@ func (u *Uploader) syncPaths(ctx context.Context, paths []string) error {
 	slices.Sort(paths)
 	var changes []Change
 	var known []string // the remote paths of files ferry knows, read once if needed
-	busy := u.touched(start)
+	busy := u.touched(start, nil)
 	for _, p := range paths {
 		if busy(p) {
 			continue // most likely the echo of this device's own uploads
@@ -95,7 +95,7 @@ func (u *Uploader) syncPaths(ctx context.Context, paths []string) error {
 			if _, ok := u.pullChange(e); ok {
 				// New here: list all of it, since what was put inside
 				// before it was watched made no events.
-				if err := u.listNew(ctx, e, &changes); err != nil {
+				if err := u.listNew(ctx, e, &changes, nil); err != nil {
 					return err
 				}
 			}
@@ -139,7 +139,8 @@ func (u *Uploader) noteDone(a *action) {
 // finished since t concerns a path, a directory above it or anything below
 // it. What the remote showed of such a path may be this device's own work
 // in progress: the actions, being conditional, see anyone else's change.
-func (u *Uploader) touched(since time.Time) func(p string) bool {
+// The action except does not count.
+func (u *Uploader) touched(since time.Time, except *action) func(p string) bool {
 	exact, above := map[string]bool{}, map[string]bool{}
 	add := func(x string) {
 		if x == "" {
@@ -152,7 +153,7 @@ func (u *Uploader) touched(since time.Time) func(p string) bool {
 	}
 	u.mu.Lock()
 	for _, a := range u.plan.acts {
-		if a != nil {
+		if a != nil && a != except {
 			add(a.path)
 			add(a.to)
 		}
@@ -178,8 +179,8 @@ func (u *Uploader) touched(since time.Time) func(p string) bool {
 
 // untouched drops the changes to paths that this device's own uploads
 // touched since t.
-func (u *Uploader) untouched(changes []Change, since time.Time) []Change {
-	busy := u.touched(since)
+func (u *Uploader) untouched(changes []Change, since time.Time, except *action) []Change {
+	busy := u.touched(since, except)
 	return slices.DeleteFunc(changes, func(c Change) bool {
 		return busy(c.Path) || (c.To != "" && busy(c.To))
 	})
@@ -210,13 +211,16 @@ func (u *Uploader) pullChange(e remote.Entry) (c Change, ok bool) {
 }
 
 // listNew adds the changes that bring the new directory d, and all that
-// is below it, into the mount.
-func (u *Uploader) listNew(ctx context.Context, d remote.Entry, changes *[]Change) error {
+// is below it, into the mount. With seen, it records every path listed.
+func (u *Uploader) listNew(ctx context.Context, d remote.Entry, changes *[]Change, seen map[string]bool) error {
 	if c, ok := u.pullChange(d); ok {
 		*changes = append(*changes, c)
 	}
 	var dirs []remote.Entry
 	err := u.remote.List(ctx, d.Path, func(e remote.Entry) error {
+		if seen != nil {
+			seen[e.Path] = true
+		}
 		if e.Dir {
 			dirs = append(dirs, e)
 		} else if c, ok := u.pullChange(e); ok {
@@ -231,7 +235,7 @@ func (u *Uploader) listNew(ctx context.Context, d remote.Entry, changes *[]Chang
 		return err
 	}
 	for _, sub := range dirs {
-		if err := u.listNew(ctx, sub, changes); err != nil {
+		if err := u.listNew(ctx, sub, changes, seen); err != nil {
 			return err
 		}
 	}

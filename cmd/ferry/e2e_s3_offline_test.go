@@ -194,14 +194,28 @@ func TestE2ETwoDevicesOfflineEditVsDelete(t *testing.T) {
 	b.unmount()
 }
 
-// TestE2ETwoDevicesDirRenameVsEdits: the conflicts table's last row. A
-// renames a directory while B, offline, edits files inside it, adds one,
-// and edits one a level down. Once B is back, nothing is lost: every
+// TestE2ETwoDevicesDirRenameVsEdits: the conflicts table's last row. One
+// device renames a directory while the other edits files inside it, adds
+// one, and edits one a level down; B is offline meanwhile, and is the one
+// editing or the one renaming. Once B is back, nothing is lost: every
 // change ends up inside the renamed directory, on both devices, and the
 // old name is gone.
 func TestE2ETwoDevicesDirRenameVsEdits(t *testing.T) {
 	t.Parallel()
-	_, proxy, a, b := offlinePair(t)
+	for _, offlineRenames := range []bool{false, true} {
+		name := "offline edits"
+		if offlineRenames {
+			name = "offline rename"
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			dirRenameVsEdits(t, offlineRenames)
+		})
+	}
+}
+
+func dirRenameVsEdits(t *testing.T, offlineRenames bool) {
+	_, proxy, a, b := offlinePair(t, "--log-level", "debug")
 	atA := func(p string) string { return filepath.Join(a.MP, p) }
 	atB := func(p string) string { return filepath.Join(b.MP, p) }
 	base := map[string]string{"proj/a.txt": "a\n", "proj/b.txt": "b\n", "proj/sub/c.txt": "c\n"}
@@ -217,24 +231,26 @@ func TestE2ETwoDevicesDirRenameVsEdits(t *testing.T) {
 	})
 
 	proxy.down()
-	if err := os.Rename(atA("proj"), atA("renamed")); err != nil {
-		t.Fatal(err)
+	renamer, editor := atA, atB
+	if offlineRenames {
+		renamer, editor = atB, atA
 	}
-	a.flush()
-	offline := func(what string, fn func() error) {
+	do := func(what string, fn func() error) {
 		t.Helper()
 		if err := bounded(t, 20*time.Second, what, fn); err != nil {
-			t.Fatalf("offline on B: %s: %v", what, err)
+			t.Fatalf("%s: %v", what, err)
 		}
 	}
-	offline("edit proj/a.txt", func() error { return os.WriteFile(atB("proj/a.txt"), []byte("a, edited on B\n"), 0o644) })
-	offline("create proj/new.txt", func() error { return os.WriteFile(atB("proj/new.txt"), []byte("new on B\n"), 0o644) })
-	offline("edit proj/sub/c.txt", func() error { return os.WriteFile(atB("proj/sub/c.txt"), []byte("c, edited on B\n"), 0o644) })
+	do("rename proj", func() error { return os.Rename(renamer("proj"), renamer("renamed")) })
+	do("edit proj/a.txt", func() error { return os.WriteFile(editor("proj/a.txt"), []byte("a, edited\n"), 0o644) })
+	do("create proj/new.txt", func() error { return os.WriteFile(editor("proj/new.txt"), []byte("new\n"), 0o644) })
+	do("edit proj/sub/c.txt", func() error { return os.WriteFile(editor("proj/sub/c.txt"), []byte("c, edited\n"), 0o644) })
+	a.flush()
 	proxy.up()
 
 	want := map[string]string{
-		"renamed/a.txt": "a, edited on B\n", "renamed/b.txt": "b\n",
-		"renamed/new.txt": "new on B\n", "renamed/sub/c.txt": "c, edited on B\n",
+		"renamed/a.txt": "a, edited\n", "renamed/b.txt": "b\n",
+		"renamed/new.txt": "new\n", "renamed/sub/c.txt": "c, edited\n",
 	}
 	var ta, tb map[string]string
 	t.Cleanup(func() {
