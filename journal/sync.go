@@ -684,6 +684,16 @@ func (u *Uploader) renameOntoTaken(ctx context.Context, a *action, up uploaded, 
 		return "", "", err
 	}
 	u.refreshVersion(ctx, a.node, to, up.Hash)
+	if here, err := u.contentHere(a.node); err == nil && !here {
+		// Only the remote has its content, and the node may show theirs
+		// by now (keepBoth gave it to them while this rename ran): it
+		// shows what the rename moved there, or reads of it fail.
+		if moved, err := u.remote.Stat(ctx, to); err == nil {
+			if err := u.takeRemote(moved, a.node); err != nil {
+				return "", "", err
+			}
+		}
+	}
 	if err := u.takeRemote(e, a.node); err != nil {
 		return "", "", err
 	}
