@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"io/fs"
 	"math/rand/v2"
 	"os"
@@ -61,17 +62,21 @@ func runModel(t *testing.T, renames bool) {
 	do := func(dev int, what string) {
 		history = append(history, fmt.Sprintf("%d %c: %s", step, 'A'+dev, what))
 	}
-	// knowingly replaces whatever the device shows at p right now. It
+	// replaces notes that content b, read at p, is knowingly replaced.
+	replaces := func(p string, b []byte) {
+		if !renames && origin[string(b)] != p {
+			t.Fatalf("seed %d, step %d: %s shows %q, which was written at %q\n%s", seed, step, p, b, origin[string(b)], strings.Join(history, "\n"))
+		}
+		delete(live, string(b))
+		history = append(history, fmt.Sprintf("   (replaces %q)", strings.TrimSpace(string(b))))
+	}
+	// forget knowingly replaces whatever the device shows at p right now. It
 	// reports false when the device cannot read what is there (offline,
 	// not downloaded): then nothing is done to p.
 	forget := func(m *ferryMount, p string) bool {
 		b, err := os.ReadFile(filepath.Join(m.MP, p))
-		if err == nil && !renames && origin[string(b)] != p {
-			t.Fatalf("seed %d, step %d: %s shows %q, which was written at %q\n%s", seed, step, p, b, origin[string(b)], strings.Join(history, "\n"))
-		}
 		if err == nil {
-			delete(live, string(b))
-			history = append(history, fmt.Sprintf("   (replaces %q)", strings.TrimSpace(string(b))))
+			replaces(p, b)
 		}
 		return err == nil || os.IsNotExist(err)
 	}
@@ -92,13 +97,37 @@ func runModel(t *testing.T, renames bool) {
 		case op < 5: // write
 			serial++
 			content := fmt.Sprintf("device %c, write %d, step %d\n", 'A'+dev, serial, step)
-			if !forget(m, p) {
+			// Read and overwrite through one descriptor, not forget and
+			// then WriteFile: in between, the mount may swap the file at p
+			// (a conflict puts the remote version at the name and the
+			// local one aside), and the write would replace a content the
+			// model never forgot.
+			f, err := os.OpenFile(full, os.O_RDWR|os.O_CREATE, 0o644)
+			if os.IsNotExist(err) { // no directory for it yet
+				if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+					t.Fatalf("step %d: mkdir: %v\n%s", step, err, strings.Join(history, "\n"))
+				}
+				f, err = os.OpenFile(full, os.O_RDWR|os.O_CREATE, 0o644)
+			}
+			if err != nil {
+				continue // cannot read what is there (offline, not downloaded)
+			}
+			b, err := io.ReadAll(f)
+			if err != nil {
+				f.Close()
 				continue
 			}
-			if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
-				t.Fatalf("step %d: mkdir: %v\n%s", step, err, strings.Join(history, "\n"))
+			if len(b) > 0 {
+				replaces(p, b)
 			}
-			if err := os.WriteFile(full, []byte(content), 0o644); err != nil {
+			err = f.Truncate(0)
+			if err == nil {
+				_, err = f.WriteAt([]byte(content), 0)
+			}
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
 				t.Fatalf("step %d: write %s: %v\n%s", step, p, err, strings.Join(history, "\n"))
 			}
 			live[content] = true
