@@ -629,9 +629,16 @@ func ConflictName(name, suffix string, dir bool) string {
 // one moves to a conflict name next to it, on the remote and here.
 func (u *Uploader) renameOntoTaken(ctx context.Context, a *action, up uploaded, e remote.Entry) (note, hash string, err error) {
 	tree := u.cfg.Tree
-	if u.pendingBesides(a) {
+	onlyThere, err := u.onlyOnRemote(a.node)
+	if err != nil {
+		return "", "", err
+	}
+	if u.pendingBesides(a) && !onlyThere {
 		// Changed here since the rename: upload it as a conflict copy,
-		// and take the old name's version away as the rename meant.
+		// and take the old name's version away as the rename meant. (A
+		// file whose content only the remote holds has nothing here to
+		// upload: its later actions, renames or metadata, follow it to
+		// the conflict name below instead.)
 		if _, err := u.keepBoth(a.node, e); err != nil {
 			return "", "", err
 		}
@@ -680,14 +687,24 @@ func (u *Uploader) renameOntoTaken(ctx context.Context, a *action, up uploaded, 
 	if err != nil {
 		return "", "", err
 	}
-	if err := tree.MoveAt(a.to, to); err != nil {
-		return "", "", err
+	// The mount shows the file at the new name, unless it was renamed on
+	// here since: then it stays where it is, and its waiting actions, made
+	// at the new name, act at the conflict name instead.
+	moved := false
+	if id, _, ok := tree.NodeAt(a.to); ok && id == a.node {
+		if err := tree.MoveAt(a.to, to); err != nil {
+			return "", "", err
+		}
+		moved = true
 	}
+	u.follow(a.node, a.to, to)
 	u.refreshVersion(ctx, a.node, to, up.Hash)
-	if here, err := u.contentHere(a.node); err == nil && !here {
+	if here, err := u.contentHere(a.node); err == nil && !here && moved && !u.pendingBesides(a) {
 		// Only the remote has its content, and the node may show theirs
 		// by now (keepBoth gave it to them while this rename ran): it
-		// shows what the rename moved there, or reads of it fail.
+		// shows what the rename moved there, or reads of it fail. (That
+		// keepBoth dropped its waiting actions: one still waiting is a
+		// change made here since, which this would undo.)
 		if moved, err := u.remote.Stat(ctx, to); err == nil {
 			if err := u.takeRemote(moved, a.node); err != nil {
 				return "", "", err
@@ -706,6 +723,43 @@ func (u *Uploader) renameOntoTaken(ctx context.Context, a *action, up uploaded, 
 	u.stats.Conflicts++
 	u.mu.Unlock()
 	return "conflict: the new name was taken on the remote; this one is " + path.Base(to), "", nil
+}
+
+// onlyOnRemote reports whether node id still exists here with content that
+// only the remote holds (never downloaded): its remote copy is the only one.
+func (u *Uploader) onlyOnRemote(id uint64) (bool, error) {
+	c, err := u.src.OpenContent(id)
+	if errors.Is(err, ErrGone) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	defer c.Close()
+	return c.Absent, nil
+}
+
+// follow makes the waiting actions of file id at from, made here after
+// this device renamed it to from, act at to, where its rename put it on
+// the remote instead: up to the first that moves it on, since later ones
+// act where that one took it.
+func (u *Uploader) follow(id uint64, from, to string) {
+	var changed []*Op
+	u.mu.Lock()
+	for _, b := range u.plan.acts {
+		if b == nil || b.node != id || b.running {
+			continue
+		}
+		if b.path != from {
+			break
+		}
+		changed = append(changed, u.plan.rebase(b, from, to)...)
+		if b.kind == actMove || b.kind == actDelete {
+			break
+		}
+	}
+	u.mu.Unlock()
+	u.saveOps(changed)
 }
 
 // rebasedMeanwhile reports whether running action a has a rebase waiting.
