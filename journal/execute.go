@@ -313,7 +313,10 @@ func (u *Uploader) put(ctx context.Context, a *action, path string) (note, hash 
 			}
 		}
 		if err := u.setMetaIf(ctx, path, c.Meta, up.Version); err != nil {
-			if errors.Is(err, remote.ErrPrecondition) && u.cfg.Tree != nil {
+			// ErrNotFound: gone from the remote (an unconditional update,
+			// or a backend that says so): theirsWins finds out, as for a
+			// version that changed.
+			if (errors.Is(err, remote.ErrPrecondition) || errors.Is(err, remote.ErrNotFound)) && u.cfg.Tree != nil {
 				return u.theirsWins(ctx, id, path)
 			}
 			return "", "", err

@@ -794,6 +794,14 @@ func (u *Uploader) theirsWins(ctx context.Context, id uint64, p string) (note, h
 	e, err := u.remote.Stat(ctx, p)
 	if errors.Is(err, remote.ErrNotFound) {
 		u.saveUploaded(id, nil)
+		if here, err := u.contentHere(id); err != nil {
+			return "", "", err
+		} else if !here {
+			// Only the remote had its content, and it is gone there:
+			// nothing is left to upload again, and a file that reads
+			// nothing must not stay (as in put, for a rename).
+			return "deleted on the remote before it was downloaded: gone", "", u.cfg.Tree.RemoveAt(p, id)
+		}
 		return "", "", fmt.Errorf("%s was deleted on the remote; uploading it again", p)
 	}
 	if err != nil {

@@ -294,6 +294,7 @@ func testConditionalMetaRename(t *testing.T, r remote.Remote, _ Options) {
 	cur := put(t, r, "cond/f", "v2")
 	m := remote.Meta{ModTime: time.Date(2023, 1, 2, 3, 4, 5, 0, time.UTC), Mode: 0o600}
 	wantErrIs(t, c.SetMetaIf(ctx, "cond/f", m, old.Version), remote.ErrPrecondition, "SetMetaIf with a stale version")
+	wantErrIs(t, c.SetMetaIf(ctx, "cond/nope", m, old.Version), remote.ErrPrecondition, "SetMetaIf of a missing file")
 	if got := stat(t, r, "cond/f"); got.ModTime.Equal(m.ModTime) {
 		t.Fatal("SetMetaIf with a stale version changed the mtime")
 	}

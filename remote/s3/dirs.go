@@ -179,6 +179,11 @@ func (r *Remote) setMeta(ctx context.Context, op, p string, meta remote.Meta, wa
 		_, err = r.copyObject(ctx, op, c.key, c.key, o, md, o.etag)
 		return err
 	}
+	if want != "" {
+		// Pinned to a version of a file that is gone: remote.Conditional
+		// says ErrPrecondition, as Put does with IfMatch.
+		return precondition(op, r.key(p), "does not exist")
+	}
 	// A directory without a marker: give it one.
 	if _, ok, err := r.statDir(ctx, op, p); err != nil || !ok {
 		if err == nil {
