@@ -539,6 +539,11 @@ func (u *Uploader) moveUnrecorded(ctx context.Context, a *action) (note, hash st
 		return putAtTo()
 	}
 	v, known := u.knownVersion(a.path, e)
+	if up, ok := u.loadUploaded(a.node); ok && e.Hash != "" && up.Hash == e.Hash {
+		// This file's own content, recorded at another path (a crash
+		// can leave a directory rename's records at the old paths).
+		v, known = e.Version, true
+	}
 	if !known || v == "" {
 		return putAtTo()
 	}
@@ -560,8 +565,17 @@ func (u *Uploader) moveUnrecorded(ctx context.Context, a *action) (note, hash st
 	if taken == nil {
 		err = u.renameIf(ctx, a.path, a.to, v, dst)
 		if err == nil {
-			a.change = &Change{Op: changeMove, Path: a.path, To: a.to, Was: v}
-			return "renamed on remote", "", nil
+			// What moved is the version known at the old name, which
+			// need not be this file's content (that never went up):
+			// this file goes up over it, or only its metadata when the
+			// content is the same.
+			u.addChange(Change{Op: changeMove, Path: a.path, To: a.to, Was: v})
+			u.refreshVersion(ctx, a.node, a.to, e.Hash)
+			note, hash, err := u.putAt(ctx, a, a.to)
+			if err != nil {
+				return "", "", err
+			}
+			return "renamed on remote; " + note, hash, nil
 		}
 		if !errors.Is(err, remote.ErrPrecondition) && !errors.Is(err, remote.ErrNotFound) {
 			return "", "", err

@@ -609,14 +609,15 @@ func (u *Uploader) knownVersion(p string, e remote.Entry) (string, bool) {
 	}
 	// Content this device uploaded is its own, whatever the record's path
 	// (a crash can leave a directory rename's records at the old paths),
-	// unless the mount still shows that file at its own path: then the
-	// remote has a copy of it at p that is someone else's.
+	// unless the mount still shows that file, at its own path or at one a
+	// rename here gave it (its move may wait): then the remote has a copy
+	// of it at p that is someone else's.
 	for id, up := range recs {
 		if e.Hash == "" || up.Hash != e.Hash || id == live {
 			continue
 		}
 		if u.cfg.Tree != nil {
-			if nid, _, ok := u.cfg.Tree.NodeAt(up.Path); ok && nid == id {
+			if _, err := u.src.NodeMeta(id); !errors.Is(err, ErrGone) {
 				continue
 			}
 		}

@@ -1,0 +1,156 @@
+package vfs
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ferry-fs/ferry/cache"
+	"github.com/ferry-fs/ferry/journal"
+	"github.com/ferry-fs/ferry/remote"
+	"github.com/ferry-fs/ferry/remote/local"
+)
+
+// stallPut stalls the first Put of path once armed, and then fails it
+// like a connection refused, as stallStat stalls a Stat.
+type stallPut struct {
+	*stallStat
+	mu      sync.Mutex
+	path    string
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (s *stallPut) Put(ctx context.Context, p string, r io.Reader, size int64, m remote.Meta, c remote.Cond) (remote.Entry, error) {
+	s.mu.Lock()
+	var wait chan struct{}
+	if s.entered != nil && p == s.path {
+		close(s.entered)
+		s.entered = nil
+		wait = s.release
+	}
+	s.mu.Unlock()
+	if wait != nil {
+		<-wait
+		return remote.Entry{}, errors.New("connection refused")
+	}
+	return s.Local.Put(ctx, p, r, size, m, c)
+}
+
+// TestRenameOfUnuploadedFileKeepsItsContent: a file never uploaded is
+// renamed a.txt → b.txt while another device moves a file of its own to
+// a.txt, with content this device knows from a file it downloaded and has
+// renamed since (its move still waits). The rename must not take their
+// a.txt for this file's and move it to b.txt in its place: this file's
+// content goes up at b.txt, and theirs stays at a.txt.
+func TestRenameOfUnuploadedFileKeepsItsContent(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	l, err := local.New(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rem := &stallPut{stallStat: &stallStat{Local: l}}
+	meta := remote.Meta{ModTime: time.Unix(1e9, 0), Mode: 0o644, Hash: strings.Repeat("ab", 32)}
+	theirs, ours := "device A, write 15\n", "device B, write 20\n"
+	eg, err := l.Put(ctx, "g.txt", strings.NewReader(theirs), int64(len(theirs)), meta, remote.Cond{IfNoneMatch: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	store, err := cache.Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	j := journal.Open(store)
+	fs, err := New(Config{Store: store, Journal: j, MaxPathLen: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(fs.Close)
+	up, err := journal.NewUploader(store, j, rem, fs, journal.Config{Transfers: 4, MaxBackoff: 50 * time.Millisecond,
+		Tree: fs, Device: "devB"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(up.Close)
+	fs.SetFetcher(up)
+	if err := up.ApplyChange(change("put", eg)); err != nil { // downloaded: its record knows the hash
+		t.Fatal(err)
+	}
+
+	// g.txt is renamed here; its move waits (the remote does not answer).
+	gEntered, gRelease := make(chan struct{}), make(chan struct{})
+	rem.stallStat.mu.Lock()
+	rem.stallStat.path, rem.stallStat.entered, rem.stallStat.release = "e.txt", gEntered, gRelease
+	rem.stallStat.mu.Unlock()
+	if err := fs.Rename(cache.RootID, "g.txt", cache.RootID, "e.txt", 0); err != nil {
+		t.Fatal(err)
+	}
+	<-gEntered
+
+	// A new file at a.txt: its first upload does not get through.
+	pEntered := make(chan struct{})
+	rem.mu.Lock()
+	rem.path, rem.entered, rem.release = "a.txt", pEntered, make(chan struct{})
+	rem.mu.Unlock()
+	_, fh, err := fs.Create(cache.RootID, "a.txt", syscall.O_WRONLY, 0o644, me)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fs.Write(fh, []byte(ours), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := fs.Flush(fh); err != nil {
+		t.Fatal(err)
+	}
+	fs.Release(fh)
+	<-pEntered
+	// Meanwhile the other device moves its g.txt to a.txt, and the new
+	// file is renamed here to b.txt.
+	if err := l.Rename(ctx, "g.txt", "a.txt"); err != nil {
+		t.Fatal(err)
+	}
+	if err := fs.Rename(cache.RootID, "a.txt", cache.RootID, "b.txt", 0); err != nil {
+		t.Fatal(err)
+	}
+	close(rem.release)
+
+	// Once the rename is done on the remote, g.txt's move may go on.
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if _, err := l.Stat(ctx, "b.txt"); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("nothing reached b.txt")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	close(gRelease)
+	fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if failed, err := up.Flush(fctx); err != nil || len(failed) > 0 {
+		t.Fatalf("flush: %v %v", failed, err)
+	}
+
+	got := map[string]string{}
+	for _, p := range []string{"a.txt", "b.txt"} {
+		if b, err := os.ReadFile(filepath.Join(root, p)); err == nil {
+			got[p] = string(b)
+		}
+	}
+	if got["b.txt"] != ours {
+		t.Errorf("remote b.txt holds %q, want this device's %q", got["b.txt"], ours)
+	}
+	if got["a.txt"] != theirs {
+		t.Errorf("remote a.txt holds %q, want the other device's %q", got["a.txt"], theirs)
+	}
+}
