@@ -75,14 +75,11 @@ func (fs *FS) Open(id uint64, flags uint32) (uint64, error) {
 	if fh, ok, err := fs.openStreaming(id, flags); ok || err != nil {
 		return fh, err
 	}
-	if flags&syscall.O_TRUNC == 0 {
-		if err := fs.ensureContent(id); err == syscall.ENOENT {
-			return 0, syscall.ESTALE // gone from the remote: see staleOpen
-		} else if err != nil {
-			return 0, err
-		}
+	if err := fs.lockContent(id, flags&syscall.O_TRUNC == 0); err == syscall.ENOENT {
+		return 0, syscall.ESTALE // gone from the remote: see staleOpen
+	} else if err != nil {
+		return 0, err
 	}
-	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	n, err := fs.get(id)
 	if err != nil {
@@ -444,12 +441,9 @@ type SetAttr struct {
 
 // SetAttr applies in to node id and returns the new attributes.
 func (fs *FS) SetAttr(id uint64, in SetAttr) (Attr, error) {
-	if in.Size != nil && *in.Size > 0 {
-		if err := fs.ensureContent(id); err != nil {
-			return Attr{}, err
-		}
+	if err := fs.lockContent(id, in.Size != nil && *in.Size > 0); err != nil {
+		return Attr{}, err
 	}
-	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	if err := fs.writable(); err != nil {
 		return Attr{}, err

@@ -92,6 +92,32 @@ func (fs *FS) ensureContent(id uint64) error {
 	}
 }
 
+// lockContent locks mu, once node id's content is cached when need is set
+// (see ensureContent), and returns with mu held unless it fails. A remote
+// change applied while the content downloaded, or just after, makes the
+// node absent again (the download was of the version it replaced): a
+// handle opened on it then would read an empty file, and its writes would
+// go to a file the uploader takes for the remote's copy, to be lost. The
+// node's current version is fetched instead.
+func (fs *FS) lockContent(id uint64, need bool) error {
+	for try := 1; ; try++ {
+		if need {
+			if err := fs.ensureContent(id); err != nil {
+				return err
+			}
+		}
+		fs.mu.Lock()
+		n, err := fs.get(id)
+		if !need || err != nil || n.Kind != cache.File || !n.Absent || n.stale {
+			return nil // the caller looks at n, and at err, itself
+		}
+		fs.mu.Unlock()
+		if try == 3 {
+			return syscall.ESTALE // changing on the remote all along: look again
+		}
+	}
+}
+
 // keepDownload makes the downloaded file tmp the cached content of n.
 // Callers hold mu and have checked that n still waits for exactly it.
 func (fs *FS) keepDownload(n *node, tmp string) error {

@@ -1,0 +1,148 @@
+package vfs
+
+import (
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ferry-fs/ferry/cache"
+	"github.com/ferry-fs/ferry/journal"
+	"github.com/ferry-fs/ferry/remote"
+	"github.com/ferry-fs/ferry/remote/local"
+)
+
+// stallGet holds a download of path, once armed, after the remote has
+// answered it: what it returns is the version asked for, however the
+// remote changes while it is held.
+type stallGet struct {
+	*local.Local
+	mu      sync.Mutex
+	path    string
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (s *stallGet) Get(ctx context.Context, p string, off, length int64, v string) (io.ReadCloser, error) {
+	rc, err := s.Local.Get(ctx, p, off, length, v)
+	s.mu.Lock()
+	var wait chan struct{}
+	if s.entered != nil && p == s.path {
+		close(s.entered)
+		s.entered = nil
+		wait = s.release
+	}
+	s.mu.Unlock()
+	if wait != nil {
+		<-wait
+	}
+	return rc, err
+}
+
+// TestOpenWhileRemoteChangeKeepsWrites: a file whose content is only on
+// the remote is opened for writing, and a remote change comes in while it
+// downloads (another device's version, or the same one applied again). The
+// download is of the old version and is dropped; the open must fetch what
+// the mount shows now, not open the file with no content: the reads of it
+// were empty, and the writes were taken for metadata of the remote's copy,
+// lost to the next remote change.
+func TestOpenWhileRemoteChangeKeepsWrites(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	l, err := local.New(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rem := &stallGet{Local: l}
+	meta := remote.Meta{ModTime: time.Unix(1e9, 0), Mode: 0o644}
+	v1, v2, ours := "device A, write 8\n", "device A, write 9, newer\n", "device B, write 25\n"
+	e1, err := l.Put(ctx, "b.txt", strings.NewReader(v1), int64(len(v1)), meta, remote.Cond{IfNoneMatch: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	store, err := cache.Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	j := journal.Open(store)
+	fs, err := New(Config{Store: store, Journal: j, MaxPathLen: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(fs.Close)
+	up, err := journal.NewUploader(store, j, rem, fs, journal.Config{Transfers: 4, MaxBackoff: 50 * time.Millisecond,
+		Tree: fs, Device: "devB"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(up.Close)
+	fs.SetFetcher(up)
+	if err := up.ApplyChange(change("put", e1)); err != nil {
+		t.Fatal(err)
+	}
+	id, _, _ := fs.NodeAt("b.txt")
+
+	entered, release := make(chan struct{}), make(chan struct{})
+	rem.mu.Lock()
+	rem.path, rem.entered, rem.release = "b.txt", entered, release
+	rem.mu.Unlock()
+	type opened struct {
+		fh  uint64
+		err error
+	}
+	done := make(chan opened, 1)
+	go func() {
+		fh, err := fs.Open(id, syscall.O_RDWR)
+		done <- opened{fh, err}
+	}()
+	<-entered // the open downloads v1
+	e2, err := l.Put(ctx, "b.txt", strings.NewReader(v2), int64(len(v2)), meta, remote.Cond{IfMatch: e1.Version})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := up.ApplyChange(change("put", e2)); err != nil { // the poller
+		t.Fatal(err)
+	}
+	close(release)
+	o := <-done
+	if o.err != nil {
+		t.Fatalf("open: %v", o.err)
+	}
+	fh := o.fh
+	if nid, _, _ := fs.NodeAt("b.txt"); nid != id {
+		t.Fatalf("b.txt is node %d now, want %d", nid, id)
+	}
+	buf := make([]byte, 100)
+	n, err := fs.Read(fh, buf, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(buf[:n]); got != v2 {
+		t.Errorf("b.txt reads %q, want the version the mount shows, %q", got, v2)
+	}
+	if _, err := fs.SetAttr(id, SetAttr{Size: new(int64)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fs.Write(fh, []byte(ours), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := fs.Flush(fh); err != nil {
+		t.Fatal(err)
+	}
+	fs.Release(fh)
+	fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if failed, err := up.Flush(fctx); err != nil || len(failed) > 0 {
+		t.Fatalf("flush: %v %v", failed, err)
+	}
+	if b, err := os.ReadFile(filepath.Join(root, "b.txt")); err != nil || string(b) != ours {
+		t.Errorf("remote b.txt holds %q (%v), want this device's write %q", b, err, ours)
+	}
+}
