@@ -116,6 +116,10 @@ func (u *Uploader) execute(ctx context.Context, a *action) (note, hash string, e
 				default:
 					// The new name changed hands meanwhile.
 					e, terr := r.Stat(ctx, a.to)
+					if errors.Is(terr, remote.ErrNotFound) {
+						// Taken and freed again meanwhile: the next try sees.
+						return "", "", fmt.Errorf("rename %s: the new name changed on the remote meanwhile; trying again", a.path)
+					}
 					if terr != nil {
 						return "", "", fmt.Errorf("rename %s: the new name changed on the remote meanwhile: %w", a.path, terr)
 					}
