@@ -7,6 +7,7 @@ import (
 	"io"
 	"maps"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -118,14 +119,14 @@ func TestRenameDirKeepsAWriteThatCrossesIt(t *testing.T) {
 		}
 	}
 	// Another client writes d/f right after the first copy of d/f.
-	other, key, written := srv.Client(), r.key("d/f"), false
+	other, key := srv.Client(), r.key("d/f")
+	var written atomic.Bool // the copies run in parallel
 	r.client = s3.New(r.client.Options(), func(o *s3.Options) {
 		o.APIOptions = append(o.APIOptions, func(st *middleware.Stack) error {
 			return st.Initialize.Add(middleware.InitializeMiddlewareFunc("crossing-write",
 				func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
 					out, md, err := next.HandleInitialize(ctx, in)
-					if c, ok := in.Parameters.(*s3.CopyObjectInput); ok && err == nil && !written && strings.HasSuffix(aws.ToString(c.CopySource), "/"+key) {
-						written = true
+					if c, ok := in.Parameters.(*s3.CopyObjectInput); ok && err == nil && strings.HasSuffix(aws.ToString(c.CopySource), "/"+key) && written.CompareAndSwap(false, true) {
 						_, perr := other.PutObject(ctx, &s3.PutObjectInput{Bucket: &r.bucket, Key: &key, Body: strings.NewReader("newer")})
 						if perr != nil {
 							t.Errorf("the crossing write: %v", perr)
@@ -138,7 +139,7 @@ func TestRenameDirKeepsAWriteThatCrossesIt(t *testing.T) {
 	if err := r.Rename(ctx, "d", "e"); err != nil {
 		t.Fatalf("rename: %v", err)
 	}
-	if !written {
+	if !written.Load() {
 		t.Fatal("the rename copied nothing the hook saw")
 	}
 	got := map[string]string{}
