@@ -90,7 +90,14 @@ func (u *Uploader) execute(ctx context.Context, a *action) (note, hash string, e
 		return "setmeta", "", err
 	case actMove:
 		var err error
-		if up, ok := u.loadUploaded(a.node); ok && !a.dir && up.Path == a.path {
+		up, ok := u.loadUploaded(a.node)
+		if ok && up.Version == "" && u.cfg.Tree != nil {
+			// Only an upload that may have landed unrecorded (a crash, or
+			// a refused one, as in remove): no version of it is known to
+			// be this device's, so it moves as a file never uploaded.
+			ok = false
+		}
+		if ok && !a.dir && up.Path == a.path {
 			var dst remote.Cond
 			if u.cfg.Tree != nil {
 				var taken *remote.Entry
@@ -112,6 +119,14 @@ func (u *Uploader) execute(ctx context.Context, a *action) (note, hash string, e
 				case serr != nil:
 					return "", "", serr
 				case src.Version != up.Version:
+					if e, terr := r.Stat(ctx, a.to); terr == nil && !e.Dir && dst.IfMatch != "" && e.Version == dst.IfMatch && e.Hash != "" && e.Hash == up.Hash {
+						// The new name holds this file's content already
+						// (another device made the same rename), and the
+						// old name a version that is not its own: that one
+						// must not go over it. Both stay, as the remote
+						// has them.
+						return u.renameOntoTaken(ctx, a, up, e)
+					}
 					return u.moveConflict(ctx, a, up, src.Version, dst)
 				default:
 					// The new name changed hands meanwhile.
@@ -543,9 +558,10 @@ func (u *Uploader) moveUnrecorded(ctx context.Context, a *action) (note, hash st
 		return putAtTo()
 	}
 	v, known := u.knownVersion(a.path, e)
-	if up, ok := u.loadUploaded(a.node); ok && e.Hash != "" && up.Hash == e.Hash {
+	if up, ok := u.loadUploaded(a.node); ok && e.Hash != "" && (up.Hash == e.Hash || up.Path == a.path && up.Pending == e.Hash) {
 		// This file's own content, recorded at another path (a crash
-		// can leave a directory rename's records at the old paths).
+		// can leave a directory rename's records at the old paths), or
+		// an upload of it that landed unrecorded.
 		v, known = e.Version, true
 	}
 	if !known || v == "" {
