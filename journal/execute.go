@@ -618,15 +618,22 @@ func (u *Uploader) putAt(ctx context.Context, a *action, p string) (note, hash s
 // contentHere reports whether this device holds node id's content: false
 // for a file deleted here since, or one whose content it never downloaded.
 func (u *Uploader) contentHere(id uint64) (bool, error) {
+	_, here, err := u.contentOf(id)
+	return here, err
+}
+
+// contentOf reports whether node id still exists here, and whether this
+// device holds its content.
+func (u *Uploader) contentOf(id uint64) (exists, here bool, err error) {
 	c, err := u.src.OpenContent(id)
 	if errors.Is(err, ErrGone) {
-		return false, nil
+		return false, false, nil
 	}
 	if err != nil {
-		return false, err
+		return false, false, err
 	}
 	defer c.Close()
-	return !c.Absent, nil
+	return true, !c.Absent, nil
 }
 
 // renameIf moves a file only if the remote still has version and what is

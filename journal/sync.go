@@ -728,15 +728,8 @@ func (u *Uploader) renameOntoTaken(ctx context.Context, a *action, up uploaded, 
 // onlyOnRemote reports whether node id still exists here with content that
 // only the remote holds (never downloaded): its remote copy is the only one.
 func (u *Uploader) onlyOnRemote(id uint64) (bool, error) {
-	c, err := u.src.OpenContent(id)
-	if errors.Is(err, ErrGone) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	defer c.Close()
-	return c.Absent, nil
+	exists, here, err := u.contentOf(id)
+	return exists && !here, err
 }
 
 // follow makes the waiting actions of file id at from, made here after

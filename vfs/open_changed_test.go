@@ -6,12 +6,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/ferry-fs/ferry/cache"
 	"github.com/ferry-fs/ferry/journal"
 	"github.com/ferry-fs/ferry/remote"
 	"github.com/ferry-fs/ferry/remote/local"
@@ -22,25 +20,12 @@ import (
 // remote changes while it is held.
 type stallGet struct {
 	*local.Local
-	mu      sync.Mutex
-	path    string
-	entered chan struct{}
-	release chan struct{}
+	gate
 }
 
 func (s *stallGet) Get(ctx context.Context, p string, off, length int64, v string) (io.ReadCloser, error) {
 	rc, err := s.Local.Get(ctx, p, off, length, v)
-	s.mu.Lock()
-	var wait chan struct{}
-	if s.entered != nil && p == s.path {
-		close(s.entered)
-		s.entered = nil
-		wait = s.release
-	}
-	s.mu.Unlock()
-	if wait != nil {
-		<-wait
-	}
+	s.wait(p)
 	return rc, err
 }
 
@@ -66,24 +51,7 @@ func TestOpenWhileRemoteChangeKeepsWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	store, err := cache.Open(t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	j := journal.Open(store)
-	fs, err := New(Config{Store: store, Journal: j, MaxPathLen: 4096})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(fs.Close)
-	up, err := journal.NewUploader(store, j, rem, fs, journal.Config{Transfers: 4, MaxBackoff: 50 * time.Millisecond,
-		Tree: fs, Device: "devB"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(up.Close)
-	fs.SetFetcher(up)
+	fs, up := newSynced(t, rem, journal.Config{Device: "devB"})
 	if err := up.ApplyChange(change("put", e1)); err != nil {
 		t.Fatal(err)
 	}

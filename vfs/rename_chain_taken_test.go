@@ -44,23 +44,7 @@ func newRemoteOnly(t *testing.T) *remoteOnly {
 	if r.b, err = l.Put(ctx, "b.txt", strings.NewReader("old"), 3, meta, remote.Cond{IfNoneMatch: true}); err != nil {
 		t.Fatal(err)
 	}
-	store, err := cache.Open(t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	j := journal.Open(store)
-	if r.fs, err = New(Config{Store: store, Journal: j, MaxPathLen: 4096}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(r.fs.Close)
-	r.up, err = journal.NewUploader(store, j, l, r.fs, journal.Config{Transfers: 4, MaxBackoff: 50 * time.Millisecond,
-		WriteBack: time.Hour, Tree: r.fs, Device: "devB"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(r.up.Close)
-	r.fs.SetFetcher(r.up)
+	r.fs, r.up = newSynced(t, l, journal.Config{WriteBack: time.Hour, Device: "devB"})
 	if err := r.up.ApplyChange(journal.Change{Op: "mkdir", Path: "d", Dir: true}); err != nil {
 		t.Fatal(err)
 	}

@@ -46,25 +46,8 @@ func TestRenameAfterRefusedUploadKeepsTheirs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := cache.Open(t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	j := journal.Open(store)
-	fs, err := New(Config{Store: store, Journal: j, MaxPathLen: 4096})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(fs.Close)
 	rem := &refusing{Local: l, path: "a.txt"}
-	up, err := journal.NewUploader(store, j, rem, fs, journal.Config{Transfers: 1, MaxBackoff: 50 * time.Millisecond,
-		WriteBack: time.Hour, Tree: fs, Device: "devB"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(up.Close)
-	fs.SetFetcher(up)
+	fs, up := newSynced(t, rem, journal.Config{Transfers: 1, WriteBack: time.Hour, Device: "devB"})
 	for _, name := range []string{"a.txt", "c.txt"} {
 		_, fh, err := fs.Create(cache.RootID, name, syscall.O_WRONLY, 0o644, Caller{})
 		if err != nil {

@@ -3,7 +3,6 @@ package vfs
 import (
 	"context"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -18,24 +17,11 @@ import (
 // is down.
 type stallStat struct {
 	*local.Local
-	mu      sync.Mutex
-	path    string
-	entered chan struct{}
-	release chan struct{}
+	gate
 }
 
 func (s *stallStat) Stat(ctx context.Context, p string) (remote.Entry, error) {
-	s.mu.Lock()
-	var wait chan struct{}
-	if s.entered != nil && p == s.path {
-		close(s.entered)
-		s.entered = nil
-		wait = s.release
-	}
-	s.mu.Unlock()
-	if wait != nil {
-		<-wait
-	}
+	s.wait(p)
 	return s.Local.Stat(ctx, p)
 }
 
@@ -67,24 +53,7 @@ func TestRenameOntoTakenShowsWhatMoved(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	store, err := cache.Open(t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	j := journal.Open(store)
-	fs, err := New(Config{Store: store, Journal: j, MaxPathLen: 4096})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(fs.Close)
-	up, err := journal.NewUploader(store, j, rem, fs, journal.Config{Transfers: 4, MaxBackoff: 50 * time.Millisecond,
-		Tree: fs, Device: "devB"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(up.Close)
-	fs.SetFetcher(up)
+	fs, up := newSynced(t, rem, journal.Config{Device: "devB"})
 	if err := up.ApplyChange(journal.Change{Op: "mkdir", Path: "d", Dir: true}); err != nil {
 		t.Fatal(err)
 	}

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -22,23 +21,11 @@ import (
 // like a connection refused, as stallStat stalls a Stat.
 type stallPut struct {
 	*stallStat
-	mu      sync.Mutex
-	path    string
-	entered chan struct{}
-	release chan struct{}
+	put gate
 }
 
 func (s *stallPut) Put(ctx context.Context, p string, r io.Reader, size int64, m remote.Meta, c remote.Cond) (remote.Entry, error) {
-	s.mu.Lock()
-	var wait chan struct{}
-	if s.entered != nil && p == s.path {
-		close(s.entered)
-		s.entered = nil
-		wait = s.release
-	}
-	s.mu.Unlock()
-	if wait != nil {
-		<-wait
+	if s.put.wait(p) {
 		return remote.Entry{}, errors.New("connection refused")
 	}
 	return s.Local.Put(ctx, p, r, size, m, c)
@@ -65,24 +52,7 @@ func TestRenameOfUnuploadedFileKeepsItsContent(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	store, err := cache.Open(t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	j := journal.Open(store)
-	fs, err := New(Config{Store: store, Journal: j, MaxPathLen: 4096})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(fs.Close)
-	up, err := journal.NewUploader(store, j, rem, fs, journal.Config{Transfers: 4, MaxBackoff: 50 * time.Millisecond,
-		Tree: fs, Device: "devB"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(up.Close)
-	fs.SetFetcher(up)
+	fs, up := newSynced(t, rem, journal.Config{Device: "devB"})
 	if err := up.ApplyChange(change("put", eg)); err != nil { // downloaded: its record knows the hash
 		t.Fatal(err)
 	}
@@ -99,9 +69,9 @@ func TestRenameOfUnuploadedFileKeepsItsContent(t *testing.T) {
 
 	// A new file at a.txt: its first upload does not get through.
 	pEntered := make(chan struct{})
-	rem.mu.Lock()
-	rem.path, rem.entered, rem.release = "a.txt", pEntered, make(chan struct{})
-	rem.mu.Unlock()
+	rem.put.mu.Lock()
+	rem.put.path, rem.put.entered, rem.put.release = "a.txt", pEntered, make(chan struct{})
+	rem.put.mu.Unlock()
 	_, fh, err := fs.Create(cache.RootID, "a.txt", syscall.O_WRONLY, 0o644, me)
 	if err != nil {
 		t.Fatal(err)
@@ -122,7 +92,7 @@ func TestRenameOfUnuploadedFileKeepsItsContent(t *testing.T) {
 	if err := fs.Rename(cache.RootID, "a.txt", cache.RootID, "b.txt", 0); err != nil {
 		t.Fatal(err)
 	}
-	close(rem.release)
+	close(rem.put.release)
 
 	// Once the rename is done on the remote, g.txt's move may go on.
 	for deadline := time.Now().Add(10 * time.Second); ; {

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ferry-fs/ferry/cache"
 	"github.com/ferry-fs/ferry/journal"
 	"github.com/ferry-fs/ferry/remote"
 	"github.com/ferry-fs/ferry/remote/local"
@@ -62,29 +61,12 @@ func testRenamedBackAfterRemoteReplacedAndDeleted(t *testing.T, notFound bool) {
 	}
 	e1 := putRemote("d/e.txt", strings.Repeat("a", 26), remote.Cond{IfNoneMatch: true})
 
-	store, err := cache.Open(t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	j := journal.Open(store)
-	fs, err := New(Config{Store: store, Journal: j, MaxPathLen: 4096})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(fs.Close)
 	rem := &stallStat{Local: l}
 	var r remote.Remote = rem
 	if notFound {
 		r = missingMeta{rem}
 	}
-	up, err := journal.NewUploader(store, j, r, fs, journal.Config{Transfers: 4,
-		MaxBackoff: 50 * time.Millisecond, Tree: fs, Device: "devB"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(up.Close)
-	fs.SetFetcher(up)
+	fs, up := newSynced(t, r, journal.Config{Device: "devB"})
 	for _, c := range []journal.Change{{Op: "mkdir", Path: "d", Dir: true}, {Op: "mkdir", Path: "d/f", Dir: true}, change("put", e1)} {
 		if err := up.ApplyChange(c); err != nil {
 			t.Fatal(err)

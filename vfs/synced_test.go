@@ -1,0 +1,69 @@
+package vfs
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ferry-fs/ferry/cache"
+	"github.com/ferry-fs/ferry/journal"
+	"github.com/ferry-fs/ferry/remote"
+)
+
+// newSynced makes an FS over a fresh cache with an uploader to rem, wired
+// as a mount wires them, for tests of the two meeting. cfg gets Tree, and
+// defaults for Transfers and MaxBackoff.
+func newSynced(t *testing.T, rem remote.Remote, cfg journal.Config) (*FS, *journal.Uploader) {
+	t.Helper()
+	store, err := cache.Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	j := journal.Open(store)
+	fs, err := New(Config{Store: store, Journal: j, MaxPathLen: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(fs.Close)
+	if cfg.Transfers == 0 {
+		cfg.Transfers = 4
+	}
+	if cfg.MaxBackoff == 0 {
+		cfg.MaxBackoff = 50 * time.Millisecond
+	}
+	cfg.Tree = fs
+	up, err := journal.NewUploader(store, j, rem, fs, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(up.Close)
+	fs.SetFetcher(up)
+	return fs, up
+}
+
+// gate stalls the first call at path once armed (entered and release
+// set), until release is closed: a remote that is slow or down for a
+// moment, at the worst time.
+type gate struct {
+	mu      sync.Mutex
+	path    string
+	entered chan struct{}
+	release chan struct{}
+}
+
+// wait stalls the first call at the armed path and reports whether it did.
+func (g *gate) wait(p string) bool {
+	g.mu.Lock()
+	var w chan struct{}
+	if g.entered != nil && p == g.path {
+		close(g.entered)
+		g.entered = nil
+		w = g.release
+	}
+	g.mu.Unlock()
+	if w != nil {
+		<-w
+	}
+	return w != nil
+}
