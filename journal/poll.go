@@ -140,6 +140,8 @@ func (u *Uploader) pollLoop() {
 			// Nothing to pull: the rescans below bring back what went missing.
 		} else if err := u.PollOnce(u.ctx); err != nil && u.ctx.Err() == nil {
 			u.log.Warn("poll remote changes", "err", err)
+		} else {
+			u.settlePending(u.ctx)
 		}
 		if ri := ps.cfg.RescanInterval; ri > 0 && time.Since(lastRescan) >= ri {
 			lastRescan = time.Now()

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -387,8 +388,7 @@ func (u *Uploader) applyMove(c Change) error {
 // remote's versions, which may be newer than the ones shown here: changed
 // on another device while this one could not hear of it. Files made or
 // deleted there meanwhile come and go too.
-func (u *Uploader) settleMoved(ctx context.Context, a *action) error {
-	to := a.to
+func (u *Uploader) settleMoved(ctx context.Context, to string, a *action) error {
 	u.pollMu.Lock()
 	ps := u.poll
 	u.pollMu.Unlock()
@@ -423,6 +423,63 @@ func (u *Uploader) settleMoved(ctx context.Context, a *action) error {
 	u.pollMu.Lock()
 	defer u.pollMu.Unlock()
 	return u.applyChanges(changes)
+}
+
+const metaKeyUnsettled = "unsettled-moves"
+
+// settleLater remembers directory to, moved on the remote but not yet
+// settled (its listing failed), for the polls to settle. It survives a
+// remount.
+func (u *Uploader) settleLater(to string) {
+	u.settleMu.Lock()
+	defer u.settleMu.Unlock()
+	dirs := u.unsettled()
+	if !slices.Contains(dirs, to) {
+		u.saveUnsettled(append(dirs, to))
+	}
+}
+
+// settlePending settles the directories settleLater remembered, and forgets
+// each one that settles.
+func (u *Uploader) settlePending(ctx context.Context) {
+	u.settleMu.Lock()
+	defer u.settleMu.Unlock()
+	dirs := u.unsettled()
+	if len(dirs) == 0 {
+		return
+	}
+	left := dirs[:0:0]
+	for _, to := range dirs {
+		if err := u.settleMoved(ctx, to, nil); err != nil {
+			u.log.Warn("after moving a directory, show what the remote has there", "path", to, "err", err)
+			left = append(left, to)
+		}
+	}
+	u.saveUnsettled(left)
+}
+
+// unsettled reads the list settleLater keeps. Callers hold settleMu.
+func (u *Uploader) unsettled() []string {
+	var dirs []string
+	u.store.View(func(tx *bolt.Tx) error {
+		if v := cache.BucketOf(tx, cache.Meta).Get([]byte(metaKeyUnsettled)); v != nil {
+			json.Unmarshal(v, &dirs)
+		}
+		return nil
+	})
+	return dirs
+}
+
+// saveUnsettled replaces the list settleLater keeps. Callers hold settleMu.
+func (u *Uploader) saveUnsettled(dirs []string) {
+	b := new(cache.Batch)
+	if len(dirs) == 0 {
+		b.Delete(cache.Meta, []byte(metaKeyUnsettled))
+	} else {
+		v, _ := json.Marshal(dirs)
+		b.Put(cache.Meta, []byte(metaKeyUnsettled), v)
+	}
+	u.commit(b)
 }
 
 // lateUpload: how long before a directory move was logged an upload into

@@ -100,8 +100,9 @@ type Uploader struct {
 	// and when the delete was logged. Guarded by mu.
 	heldAt map[string]time.Time
 
-	pollMu sync.Mutex // serialises polls and rescans; guards poll
-	poll   *pollState // nil until StartPolling
+	pollMu   sync.Mutex // serialises polls and rescans; guards poll
+	settleMu sync.Mutex // guards the list of directory moves still to settle (settleLater)
+	poll     *pollState // nil until StartPolling
 }
 
 // NewUploader loads the pending ops of the journal and starts replaying them.

@@ -1,0 +1,108 @@
+package vfs
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ferry-fs/ferry/cache"
+	"github.com/ferry-fs/ferry/journal"
+	"github.com/ferry-fs/ferry/remote"
+	"github.com/ferry-fs/ferry/remote/local"
+)
+
+// listFails is a local folder remote without its watcher, whose listings
+// of the directory path fail while fails is above zero (each one counts
+// down).
+type listFails struct {
+	*local.Local
+	path  string
+	fails atomic.Int32
+}
+
+func (l *listFails) List(ctx context.Context, dir string, fn func(remote.Entry) error) error {
+	if dir == l.path && l.fails.Add(-1) >= 0 {
+		return errors.New("listing refused for the test")
+	}
+	return l.Local.List(ctx, dir, fn)
+}
+
+// Watch hides the local folder's watcher: the test's remote changes must
+// reach the mount through the uploader alone.
+func (l *listFails) Watch(ctx context.Context, fn func(remote.Changes)) error {
+	return errors.New("no watching in this test")
+}
+
+// TestSettleMovedRetries: after moving a directory, the uploader lists its
+// new place to show what other devices put there. When that listing fails,
+// the polls that follow try again until it works; before, the file another
+// device added stayed out of sight until a rescan.
+func TestSettleMovedRetries(t *testing.T) {
+	ctx := context.Background()
+	l, err := local.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rem := &listFails{Local: l, path: "e"}
+	fs, up := newSynced(t, rem, journal.Config{Device: "devA", DeviceID: "a1"})
+	up.StartPolling(journal.PollConfig{Interval: 20 * time.Millisecond})
+
+	d, err := fs.Mkdir(cache.RootID, "d", 0o755, Caller{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, fh, err := fs.Create(d.Ino, "x", syscall.O_WRONLY, 0o644, Caller{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fs.Write(fh, []byte("mine"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := fs.Flush(fh); err != nil {
+		t.Fatal(err)
+	}
+	fs.Release(fh)
+	flushAll(t, up)
+
+	// Another device adds d/new.txt and logs nothing: only a listing of
+	// the directory shows it.
+	meta := remote.Meta{ModTime: time.Unix(1e9, 0), Mode: 0o644}
+	if _, err := l.Put(ctx, "d/new.txt", strings.NewReader("theirs"), 6, meta, remote.Cond{IfNoneMatch: true}); err != nil {
+		t.Fatal(err)
+	}
+	rem.fails.Store(2)
+	if err := fs.Rename(cache.RootID, "d", cache.RootID, "e", 0); err != nil {
+		t.Fatal(err)
+	}
+	flushAll(t, up)
+	if rem.fails.Load() > 1 {
+		t.Fatal("the move did not list its new place")
+	}
+
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, _, ok := fs.NodeAt("e/new.txt"); ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("e/new.txt, put there by another device, never showed (listings refused left: %d)", rem.fails.Load())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, _, ok := fs.NodeAt("e/x"); !ok {
+		t.Error("e/x went missing")
+	}
+}
+
+func flushAll(t *testing.T, up *journal.Uploader) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if failed, err := up.Flush(ctx); err != nil || len(failed) > 0 {
+		t.Fatalf("flush: %v %v", failed, err)
+	}
+}
