@@ -36,12 +36,14 @@ func Mount(fs *vfs.FS, mountpoint string, o Options) (*fuse.Server, error) {
 		Options:       []string{"default_permissions"},
 		// The core clears setuid/setgid itself on write, truncate and
 		// chown, which spares the kernel a GETATTR before each chown.
+		// It stores no security.capability, so on Linux (killPrivV2) the
+		// kernel need not ask for one before every write either.
 		// With ATOMIC_O_TRUNC the kernel passes O_TRUNC to open instead of
 		// a truncate after it, so truncating a file that is only on the
 		// remote never downloads it first. DIRECT_IO_ALLOW_MMAP lets a
 		// program map a file that is still streaming from the remote
 		// (those handles are direct I/O, see usePassthrough).
-		ExtraCapabilities: fuse.CAP_HANDLE_KILLPRIV | fuse.CAP_ATOMIC_O_TRUNC | fuse.CAP_DIRECT_IO_ALLOW_MMAP,
+		ExtraCapabilities: fuse.CAP_HANDLE_KILLPRIV | killPrivV2 | fuse.CAP_ATOMIC_O_TRUNC | fuse.CAP_DIRECT_IO_ALLOW_MMAP,
 	}
 	if o.ReadOnly {
 		opts.Options = append(opts.Options, "ro")
