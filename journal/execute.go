@@ -610,7 +610,7 @@ func (u *Uploader) moveUnrecorded(ctx context.Context, a *action) (note, hash st
 // putAt uploads the file of a, a rename that cannot move it on the remote,
 // as new at path p; what it uploads is a's change for the change log.
 func (u *Uploader) putAt(ctx context.Context, a *action, p string) (note, hash string, err error) {
-	pa := &action{node: a.node}
+	pa := &action{node: a.node, replaces: a.replaces}
 	note, hash, err = u.put(ctx, pa, p)
 	a.change = pa.change
 	return note, hash, err

@@ -1,0 +1,65 @@
+package vfs
+
+import (
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+
+	"github.com/ferry-fs/ferry/cache"
+	"github.com/ferry-fs/ferry/journal"
+	"github.com/ferry-fs/ferry/remote/local"
+)
+
+// TestRenameOverOursWhenSourceVanished: b.txt is renamed here over a.txt,
+// both uploaded, but b.txt is gone from the remote meanwhile (deleted by
+// another tool). The rename then uploads b.txt's content to a.txt instead,
+// and that upload replaces the a.txt this device knew, as the rename did
+// here. It used to write only where nothing was, so it was refused and
+// made a conflict copy of this device's own file.
+func TestRenameOverOursWhenSourceVanished(t *testing.T) {
+	root := t.TempDir()
+	l, err := local.New(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs, up := newSynced(t, l, journal.Config{Device: "devA"})
+	for _, name := range []string{"a.txt", "b.txt"} {
+		_, fh, err := fs.Create(cache.RootID, name, syscall.O_WRONLY, 0o644, Caller{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := fs.Write(fh, []byte("content of "+name), 0); err != nil {
+			t.Fatal(err)
+		}
+		if err := fs.Flush(fh); err != nil {
+			t.Fatal(err)
+		}
+		fs.Release(fh)
+	}
+	flushAll(t, up)
+	if err := os.Remove(filepath.Join(root, "b.txt")); err != nil {
+		t.Fatal(err)
+	}
+	if err := fs.Rename(cache.RootID, "b.txt", cache.RootID, "a.txt", 0); err != nil {
+		t.Fatal(err)
+	}
+	flushAll(t, up)
+	flushAll(t, up) // a conflict copy would go up with this one
+	names, err := os.ReadDir(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var files []string
+	for _, e := range names {
+		if e.Name() != ".ferry" {
+			files = append(files, e.Name())
+		}
+	}
+	if len(files) != 1 || files[0] != "a.txt" {
+		t.Errorf("remote holds %v, want just a.txt", files)
+	}
+	if got, _ := os.ReadFile(filepath.Join(root, "a.txt")); string(got) != "content of b.txt" {
+		t.Errorf("remote a.txt = %q, want b.txt's content", got)
+	}
+}
