@@ -153,9 +153,12 @@ func (fs *FS) Pin(p string) (int, error) {
 		return 0, err
 	}
 	for _, id := range ids {
-		if err := fs.ensureContent(id); err != nil {
+		// lockContent, not ensureContent alone: a download that a remote
+		// change made stale is dropped, and the new version fetched.
+		if err := fs.lockContent(id, true); err != nil {
 			return 0, err
 		}
+		fs.mu.Unlock()
 	}
 	return len(ids), nil
 }

@@ -1,0 +1,69 @@
+package vfs
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ferry-fs/ferry/journal"
+	"github.com/ferry-fs/ferry/remote"
+	"github.com/ferry-fs/ferry/remote/local"
+)
+
+// TestPinWhileRemoteChangeDownloads: `ferry pin` of a file only on the
+// remote, while a remote change comes in during its download. That
+// download is of the old version and is dropped; the pin must fetch the
+// version the mount shows now. It returned with the file still not on this
+// device, so the pinned file was not available offline.
+func TestPinWhileRemoteChangeDownloads(t *testing.T) {
+	ctx := context.Background()
+	l, err := local.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rem := &stallGet{Local: l}
+	meta := remote.Meta{ModTime: time.Unix(1e9, 0), Mode: 0o644}
+	v1, v2 := "version 1\n", "version 2, newer\n"
+	e1, err := l.Put(ctx, "b.txt", strings.NewReader(v1), int64(len(v1)), meta, remote.Cond{IfNoneMatch: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs, up := newSynced(t, rem, journal.Config{Device: "devB"})
+	if err := up.ApplyChange(change("put", e1)); err != nil {
+		t.Fatal(err)
+	}
+	entered, release := make(chan struct{}), make(chan struct{})
+	rem.mu.Lock()
+	rem.path, rem.entered, rem.release = "b.txt", entered, release
+	rem.mu.Unlock()
+	done := make(chan error, 1)
+	go func() {
+		_, err := fs.Pin("b.txt")
+		done <- err
+	}()
+	<-entered // the pin downloads v1
+	e2, err := l.Put(ctx, "b.txt", strings.NewReader(v2), int64(len(v2)), meta, remote.Cond{IfMatch: e1.Version})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := up.ApplyChange(change("put", e2)); err != nil { // the poller
+		t.Fatal(err)
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatalf("pin: %v", err)
+	}
+	id, _, _ := fs.NodeAt("b.txt")
+	fs.mu.Lock()
+	n, err := fs.get(id)
+	absent := err == nil && n.Absent
+	fs.mu.Unlock()
+	if err != nil || absent {
+		t.Fatalf("b.txt after the pin: absent %v, err %v; want its content here", absent, err)
+	}
+	r := &rig{fs: fs}
+	if got := r.readFile(t, id); got != v2 {
+		t.Errorf("b.txt reads %q, want %q", got, v2)
+	}
+}

@@ -1,0 +1,54 @@
+package vfs
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ferry-fs/ferry/journal"
+	"github.com/ferry-fs/ferry/remote"
+	"github.com/ferry-fs/ferry/remote/local"
+)
+
+// TestTruncateToZeroOfRemoteOnlyFile: truncate(2) to 0 of a file whose
+// content was never downloaded needs none of it, and must empty the file
+// here and on the remote. The node stayed marked absent: the mount read
+// the remote's content again, and the upload took the file for the
+// remote's own copy and sent metadata alone.
+func TestTruncateToZeroOfRemoteOnlyFile(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	l, err := local.New(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	meta := remote.Meta{ModTime: time.Unix(1e9, 0), Mode: 0o644}
+	e, err := l.Put(ctx, "f.txt", strings.NewReader("remote content"), 14, meta, remote.Cond{IfNoneMatch: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs, up := newSynced(t, l, journal.Config{Device: "devA"})
+	fs.SetFetcher(up)
+	if err := up.ApplyChange(change("put", e)); err != nil {
+		t.Fatal(err)
+	}
+	id, _, ok := fs.NodeAt("f.txt")
+	if !ok {
+		t.Fatal("f.txt not applied")
+	}
+	zero := int64(0)
+	if _, err := fs.SetAttr(id, SetAttr{Size: &zero}); err != nil {
+		t.Fatal(err)
+	}
+	r := &rig{fs: fs}
+	if got := r.readFile(t, id); got != "" {
+		t.Errorf("mount reads %q after truncating to 0", got)
+	}
+	flushAll(t, up)
+	if got, _ := os.ReadFile(filepath.Join(root, "f.txt")); len(got) != 0 {
+		t.Errorf("remote f.txt = %q, want empty", got)
+	}
+}
