@@ -292,13 +292,13 @@ func (fs *FS) Read(fh uint64, buf []byte, off int64) (int, error) {
 		return 0, err
 	}
 	n := h.node
-	f, size := n.file, n.Size
+	id, f, size := n.ID, n.file, n.Size // n.Node is rewritten whole under mu
 	if n.Atime <= n.Mtime || n.Atime <= n.Ctime {
 		n.Atime = time.Now().UnixNano() // relatime: persisted with the next change
 	}
 	fs.mu.Unlock()
 	if h.stream != nil {
-		return h.stream.readAt(fs, n.ID, buf, off)
+		return h.stream.readAt(fs, id, buf, off)
 	}
 	if off >= size {
 		return 0, nil
