@@ -467,6 +467,9 @@ func (fs *FS) SetAttr(id uint64, in SetAttr) (Attr, error) {
 				return Attr{}, err
 			}
 		}
+		if *in.Size == 0 {
+			n.Absent = false // nothing of the remote copy is needed (as open's O_TRUNC)
+		}
 		err := fs.truncate(n, *in.Size)
 		if opened {
 			fs.closeIfUnused(n)

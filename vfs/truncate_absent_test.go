@@ -15,9 +15,8 @@ import (
 
 // TestTruncateToZeroOfRemoteOnlyFile: truncate(2) to 0 of a file whose
 // content was never downloaded needs none of it, and must empty the file
-// here and on the remote. The node stayed marked absent: the mount read
-// the remote's content again, and the upload took the file for the
-// remote's own copy and sent metadata alone.
+// here and on the remote. The node stayed marked absent, as if its content
+// were still the remote's copy, unlike after open with O_TRUNC.
 func TestTruncateToZeroOfRemoteOnlyFile(t *testing.T) {
 	ctx := context.Background()
 	root := t.TempDir()
@@ -42,6 +41,13 @@ func TestTruncateToZeroOfRemoteOnlyFile(t *testing.T) {
 	zero := int64(0)
 	if _, err := fs.SetAttr(id, SetAttr{Size: &zero}); err != nil {
 		t.Fatal(err)
+	}
+	fs.mu.Lock()
+	n, err := fs.get(id)
+	absent := err == nil && n.Absent
+	fs.mu.Unlock()
+	if err != nil || absent {
+		t.Errorf("f.txt after truncating to 0: absent %v, err %v; want its (empty) content here", absent, err)
 	}
 	r := &rig{fs: fs}
 	if got := r.readFile(t, id); got != "" {
