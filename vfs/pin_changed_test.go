@@ -55,12 +55,8 @@ func TestPinWhileRemoteChangeDownloads(t *testing.T) {
 		t.Fatalf("pin: %v", err)
 	}
 	id, _, _ := fs.NodeAt("b.txt")
-	fs.mu.Lock()
-	n, err := fs.get(id)
-	absent := err == nil && n.Absent
-	fs.mu.Unlock()
-	if err != nil || absent {
-		t.Fatalf("b.txt after the pin: absent %v, err %v; want its content here", absent, err)
+	if absent(t, fs, id) {
+		t.Fatal("b.txt is still only on the remote after the pin")
 	}
 	r := &rig{fs: fs}
 	if got := r.readFile(t, id); got != v2 {

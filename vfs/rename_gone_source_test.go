@@ -3,7 +3,6 @@ package vfs
 import (
 	"os"
 	"path/filepath"
-	"syscall"
 	"testing"
 
 	"github.com/ferry-fs/ferry/cache"
@@ -25,17 +24,7 @@ func TestRenameOverOursWhenSourceVanished(t *testing.T) {
 	}
 	fs, up := newSynced(t, l, journal.Config{Device: "devA"})
 	for _, name := range []string{"a.txt", "b.txt"} {
-		_, fh, err := fs.Create(cache.RootID, name, syscall.O_WRONLY, 0o644, Caller{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := fs.Write(fh, []byte("content of "+name), 0); err != nil {
-			t.Fatal(err)
-		}
-		if err := fs.Flush(fh); err != nil {
-			t.Fatal(err)
-		}
-		fs.Release(fh)
+		(&rig{fs: fs}).writeFile(t, cache.RootID, name, "content of "+name)
 	}
 	flushAll(t, up)
 	if err := os.Remove(filepath.Join(root, "b.txt")); err != nil {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -55,17 +54,7 @@ func TestSettleMovedRetries(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, fh, err := fs.Create(d.Ino, "x", syscall.O_WRONLY, 0o644, Caller{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := fs.Write(fh, []byte("mine"), 0); err != nil {
-		t.Fatal(err)
-	}
-	if err := fs.Flush(fh); err != nil {
-		t.Fatal(err)
-	}
-	fs.Release(fh)
+	(&rig{fs: fs}).writeFile(t, d.Ino, "x", "mine")
 	flushAll(t, up)
 
 	// Another device adds d/new.txt and logs nothing: only a listing of

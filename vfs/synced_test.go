@@ -42,6 +42,19 @@ func newSynced(t *testing.T, rem remote.Remote, cfg journal.Config) (*FS, *journ
 	return fs, up
 }
 
+// absent reports whether node id is marked as having its content only on
+// the remote.
+func absent(t *testing.T, fs *FS, id uint64) bool {
+	t.Helper()
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	n, err := fs.get(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n.Absent
+}
+
 // gate stalls the first call at path once armed (entered and release
 // set), until release is closed: a remote that is slow or down for a
 // moment, at the worst time.

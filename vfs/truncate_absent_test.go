@@ -42,12 +42,8 @@ func TestTruncateToZeroOfRemoteOnlyFile(t *testing.T) {
 	if _, err := fs.SetAttr(id, SetAttr{Size: &zero}); err != nil {
 		t.Fatal(err)
 	}
-	fs.mu.Lock()
-	n, err := fs.get(id)
-	absent := err == nil && n.Absent
-	fs.mu.Unlock()
-	if err != nil || absent {
-		t.Errorf("f.txt after truncating to 0: absent %v, err %v; want its (empty) content here", absent, err)
+	if absent(t, fs, id) {
+		t.Error("f.txt is still marked absent after truncating to 0")
 	}
 	r := &rig{fs: fs}
 	if got := r.readFile(t, id); got != "" {
