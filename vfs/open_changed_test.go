@@ -29,6 +29,32 @@ func (s *stallGet) Get(ctx context.Context, p string, off, length int64, v strin
 	return rc, err
 }
 
+// changeWhileFetching runs do, which downloads old.Path (at version old),
+// and while the download is held writes content there as another device
+// and applies that change as the poller would. It fails t if do does.
+func (s *stallGet) changeWhileFetching(t *testing.T, up *journal.Uploader, old remote.Entry, content string, do func() error) {
+	t.Helper()
+	entered, release := make(chan struct{}), make(chan struct{})
+	s.mu.Lock()
+	s.path, s.entered, s.release = old.Path, entered, release
+	s.mu.Unlock()
+	done := make(chan error, 1)
+	go func() { done <- do() }()
+	<-entered // do downloads old
+	meta := remote.Meta{ModTime: time.Unix(1e9, 0), Mode: 0o644}
+	e, err := s.Local.Put(context.Background(), old.Path, strings.NewReader(content), int64(len(content)), meta, remote.Cond{IfMatch: old.Version})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := up.ApplyChange(change("put", e)); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestOpenWhileRemoteChangeKeepsWrites: a file whose content is only on
 // the remote is opened for writing, and a remote change comes in while it
 // downloads (another device's version, or the same one applied again). The
@@ -57,33 +83,11 @@ func TestOpenWhileRemoteChangeKeepsWrites(t *testing.T) {
 	}
 	id, _, _ := fs.NodeAt("b.txt")
 
-	entered, release := make(chan struct{}), make(chan struct{})
-	rem.mu.Lock()
-	rem.path, rem.entered, rem.release = "b.txt", entered, release
-	rem.mu.Unlock()
-	type opened struct {
-		fh  uint64
-		err error
-	}
-	done := make(chan opened, 1)
-	go func() {
-		fh, err := fs.Open(id, syscall.O_RDWR)
-		done <- opened{fh, err}
-	}()
-	<-entered // the open downloads v1
-	e2, err := l.Put(ctx, "b.txt", strings.NewReader(v2), int64(len(v2)), meta, remote.Cond{IfMatch: e1.Version})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := up.ApplyChange(change("put", e2)); err != nil { // the poller
-		t.Fatal(err)
-	}
-	close(release)
-	o := <-done
-	if o.err != nil {
-		t.Fatalf("open: %v", o.err)
-	}
-	fh := o.fh
+	var fh uint64
+	rem.changeWhileFetching(t, up, e1, v2, func() (err error) {
+		fh, err = fs.Open(id, syscall.O_RDWR)
+		return err
+	})
 	if nid, _, _ := fs.NodeAt("b.txt"); nid != id {
 		t.Fatalf("b.txt is node %d now, want %d", nid, id)
 	}

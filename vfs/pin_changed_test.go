@@ -33,27 +33,10 @@ func TestPinWhileRemoteChangeDownloads(t *testing.T) {
 	if err := up.ApplyChange(change("put", e1)); err != nil {
 		t.Fatal(err)
 	}
-	entered, release := make(chan struct{}), make(chan struct{})
-	rem.mu.Lock()
-	rem.path, rem.entered, rem.release = "b.txt", entered, release
-	rem.mu.Unlock()
-	done := make(chan error, 1)
-	go func() {
+	rem.changeWhileFetching(t, up, e1, v2, func() error {
 		_, err := fs.Pin("b.txt")
-		done <- err
-	}()
-	<-entered // the pin downloads v1
-	e2, err := l.Put(ctx, "b.txt", strings.NewReader(v2), int64(len(v2)), meta, remote.Cond{IfMatch: e1.Version})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := up.ApplyChange(change("put", e2)); err != nil { // the poller
-		t.Fatal(err)
-	}
-	close(release)
-	if err := <-done; err != nil {
-		t.Fatalf("pin: %v", err)
-	}
+		return err
+	})
 	id, _, _ := fs.NodeAt("b.txt")
 	if absent(t, fs, id) {
 		t.Fatal("b.txt is still only on the remote after the pin")
