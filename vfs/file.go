@@ -115,11 +115,11 @@ func (fs *FS) Open(id uint64, flags uint32) (uint64, error) {
 		}
 	}
 	if flags&syscall.O_TRUNC != 0 && (n.Size > 0 || n.Absent) {
-		n.Absent = false // nothing of the remote copy is needed
 		if err := fs.truncate(n, 0); err != nil {
 			fs.closeIfUnused(n)
 			return 0, err
 		}
+		n.Absent = false // nothing of the remote copy is needed
 	}
 	n.opens++
 	fs.touch(n.ID)
@@ -467,15 +467,15 @@ func (fs *FS) SetAttr(id uint64, in SetAttr) (Attr, error) {
 				return Attr{}, err
 			}
 		}
-		if *in.Size == 0 {
-			n.Absent = false // nothing of the remote copy is needed (as open's O_TRUNC)
-		}
 		err := fs.truncate(n, *in.Size)
 		if opened {
 			fs.closeIfUnused(n)
 		}
 		if err != nil {
 			return Attr{}, err
+		}
+		if *in.Size == 0 {
+			n.Absent = false // nothing of the remote copy is needed (as open's O_TRUNC)
 		}
 		kind = journal.Truncate
 	}

@@ -53,7 +53,7 @@ func (fs *FS) ensureContent(id uint64) error {
 		gen := n.gen
 		fs.mu.Unlock()
 
-		tmp, err := fs.download(f, n.ID)
+		tmp, err := fs.download(f, id)
 
 		fs.mu.Lock()
 		if n.fetching == ch {

@@ -121,16 +121,17 @@ func (fs *FS) startStream(n *node) *stream {
 	n.stream = s
 	ch := make(chan struct{})
 	n.fetching = ch
-	go fs.runStream(rf, n, s, ch)
+	go fs.runStream(rf, n, n.ID, s, ch)
 	return s
 }
 
 // runStream fetches the whole content in order, then makes it the cached
-// content of n.
-func (fs *FS) runStream(rf RangeFetcher, n *node, s *stream, ch chan struct{}) {
+// content of n, node id. Outside mu it reads id, never n.ID: n.Node is
+// rewritten whole under mu.
+func (fs *FS) runStream(rf RangeFetcher, n *node, id uint64, s *stream, ch chan struct{}) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
-	err := s.fill(ctx, rf, n.ID, 0, s.size, true)
+	err := s.fill(ctx, rf, id, 0, s.size, true)
 	fs.mu.Lock()
 	if n.stream == s {
 		n.stream, n.fetching = nil, nil
@@ -151,8 +152,8 @@ func (fs *FS) runStream(rf RangeFetcher, n *node, s *stream, ch chan struct{}) {
 		// Out of the tree before anyone waiting hears: an open that
 		// fails now (ESTALE) finds the name gone when the kernel looks
 		// again.
-		fs.log.Info("a file was deleted on the remote before it was downloaded", "node", n.ID)
-		fs.removeGone(n.ID)
+		fs.log.Info("a file was deleted on the remote before it was downloaded", "node", id)
+		fs.removeGone(id)
 	}
 	s.mu.Lock()
 	s.done, s.err = true, err
@@ -164,9 +165,9 @@ func (fs *FS) runStream(rf RangeFetcher, n *node, s *stream, ch chan struct{}) {
 	switch {
 	case errors.Is(err, remote.ErrNotFound):
 	case errors.Is(err, remote.ErrPrecondition):
-		fs.log.Info("a file changed on the remote before it was downloaded; reading the new version", "node", n.ID)
+		fs.log.Info("a file changed on the remote before it was downloaded; reading the new version", "node", id)
 	case err != nil:
-		fs.log.Warn("cannot download: reads of this file fail until the remote answers", "node", n.ID, "err", err)
+		fs.log.Warn("cannot download: reads of this file fail until the remote answers", "node", id, "err", err)
 	}
 }
 
