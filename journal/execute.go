@@ -160,8 +160,10 @@ func (u *Uploader) execute(ctx context.Context, a *action) (note, hash string, e
 		a.change = &Change{Op: changeMove, Path: a.path, To: a.to, Dir: a.dir}
 		if a.dir {
 			u.moveRecords(a.path, a.to)
-			if err := u.settleMoved(ctx, a.to, a); err != nil {
-				u.log.Warn("after moving a directory, show what the remote has there; the next polls try again", "path", a.to, "err", err)
+			if settled, err := u.settleMoved(ctx, a.to, a); err != nil || !settled {
+				if err != nil {
+					u.log.Warn("after moving a directory, show what the remote has there; the next polls try again", "path", a.to, "err", err)
+				}
 				u.settleLater(a.to)
 			}
 		}

@@ -383,17 +383,20 @@ func (u *Uploader) applyMove(c Change) error {
 	return nil
 }
 
-// settleMoved makes the mount show below directory a.to what the remote
-// has there, after this device's move a took a directory there. The move took the
-// remote's versions, which may be newer than the ones shown here: changed
-// on another device while this one could not hear of it. Files made or
-// deleted there meanwhile come and go too.
-func (u *Uploader) settleMoved(ctx context.Context, to string, a *action) error {
+// settleMoved makes the mount show below directory to what the remote has
+// there, after this device's move a took a directory there (nil: a move
+// settled later, see settlePending). The move took the remote's versions,
+// which may be newer than the ones shown here: changed on another device
+// while this one could not hear of it. Files made or deleted there
+// meanwhile come and go too. It reports false when changes here still
+// waiting to go up kept some of what it found from the mount: a later
+// try shows those once they are up.
+func (u *Uploader) settleMoved(ctx context.Context, to string, a *action) (bool, error) {
 	u.pollMu.Lock()
 	ps := u.poll
 	u.pollMu.Unlock()
 	if u.cfg.Tree == nil || ps == nil || ps.cfg.UploadOnly {
-		return nil
+		return true, nil
 	}
 	start := time.Now()
 	var known []string
@@ -405,7 +408,7 @@ func (u *Uploader) settleMoved(ctx context.Context, to string, a *action) error 
 	var changes []Change
 	seen := map[string]bool{}
 	if err := u.listNew(ctx, remote.Entry{Path: to, Dir: true}, &changes, seen); err != nil {
-		return err
+		return false, err
 	}
 	for _, p := range known {
 		if !seen[p] {
@@ -413,49 +416,93 @@ func (u *Uploader) settleMoved(ctx context.Context, to string, a *action) error 
 		}
 	}
 	if len(changes) == 0 {
-		return nil
+		return true, nil
 	}
 	// Changes here waiting to go up, or done since the listing began,
 	// win; the move itself does not count.
+	found := len(changes)
 	if changes = u.untouched(changes, start, a); len(changes) == 0 {
-		return nil
+		return false, nil
 	}
 	u.pollMu.Lock()
 	defer u.pollMu.Unlock()
-	return u.applyChanges(changes)
+	return len(changes) == found, u.applyChanges(changes)
 }
 
-const metaKeyUnsettled = "unsettled-moves"
+const (
+	metaKeyUnsettled = "unsettled-moves"
+	maxUnsettled     = 100 // directory moves remembered to settle, at most
+)
 
 // settleLater remembers directory to, moved on the remote but not yet
-// settled (its listing failed), for the polls to settle. It survives a
-// remount.
+// settled, for the polls to settle (settlePending). It survives a remount.
+// A path may be there twice: a move remembered while an earlier one at the
+// same path is being settled must not be forgotten with it.
 func (u *Uploader) settleLater(to string) {
 	u.settleMu.Lock()
 	defer u.settleMu.Unlock()
-	dirs := u.unsettled()
-	if !slices.Contains(dirs, to) {
-		u.saveUnsettled(append(dirs, to))
+	dirs := append(u.unsettled(), to)
+	if len(dirs) > maxUnsettled {
+		u.log.Warn("too many directory moves to settle: the oldest is dropped; `ferry sync --rescan` shows what the remote has there", "path", dirs[0])
+		dirs = dirs[1:]
 	}
+	u.saveUnsettled(dirs)
 }
 
 // settlePending settles the directories settleLater remembered, and forgets
-// each one that settles.
+// each one that settles, or that is no longer a directory here or on the
+// remote (moved on, or deleted: the change log tells). It lists with no
+// lock held, so uploads that remember more moves do not wait for it.
 func (u *Uploader) settlePending(ctx context.Context) {
 	u.settleMu.Lock()
-	defer u.settleMu.Unlock()
 	dirs := u.unsettled()
-	if len(dirs) == 0 {
+	u.settleMu.Unlock()
+	var done []string
+	for _, to := range dirs {
+		if slices.Contains(done, to) {
+			continue
+		}
+		ok, err := u.settleAgain(ctx, to)
+		if err != nil {
+			u.log.Warn("after moving a directory, show what the remote has there", "path", to, "err", err)
+			ok = remote.IsPermanent(err) // retrying will not help
+		}
+		if ok {
+			done = append(done, to)
+		}
+	}
+	if len(done) == 0 {
 		return
 	}
-	left := dirs[:0:0]
-	for _, to := range dirs {
-		if err := u.settleMoved(ctx, to, nil); err != nil {
-			u.log.Warn("after moving a directory, show what the remote has there", "path", to, "err", err)
-			left = append(left, to)
+	u.settleMu.Lock()
+	defer u.settleMu.Unlock()
+	left := u.unsettled()
+	for _, to := range done {
+		if i := slices.Index(left, to); i >= 0 {
+			left = slices.Delete(left, i, i+1)
 		}
 	}
 	u.saveUnsettled(left)
+}
+
+// settleAgain is settleMoved for a move remembered by settleLater, if to
+// is still a directory here and on the remote; if not, there is nothing
+// left to settle.
+func (u *Uploader) settleAgain(ctx context.Context, to string) (bool, error) {
+	if u.cfg.Tree == nil {
+		return true, nil
+	}
+	if _, dir, ok := u.cfg.Tree.NodeAt(to); !ok || !dir {
+		return true, nil
+	}
+	e, err := u.remote.Stat(ctx, to)
+	switch {
+	case errors.Is(err, remote.ErrNotFound), err == nil && !e.Dir:
+		return true, nil
+	case err != nil:
+		return false, err
+	}
+	return u.settleMoved(ctx, to, nil)
 }
 
 // unsettled reads the list settleLater keeps. Callers hold settleMu.

@@ -3,6 +3,7 @@ package vfs
 import (
 	"context"
 	"errors"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -84,6 +85,73 @@ func TestSettleMovedRetries(t *testing.T) {
 	}
 	if _, _, ok := fs.NodeAt("e/x"); !ok {
 		t.Error("e/x went missing")
+	}
+}
+
+// TestSettleRetryOfAGoneDirectory: a directory move whose listing failed
+// is settled by later polls, but only while its new place is still a
+// directory. Deleted here meanwhile, or replaced by a file, there is
+// nothing to settle: the retry brought the directory back here, as an
+// empty one the remote did not have, and pushed the new file aside.
+func TestSettleRetryOfAGoneDirectory(t *testing.T) {
+	for _, replace := range []bool{false, true} {
+		name := "deleted"
+		if replace {
+			name = "replaced by a file"
+		}
+		t.Run(name, func(t *testing.T) {
+			root := t.TempDir()
+			l, err := local.New(root)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rem := &listFails{Local: l, path: "e"}
+			fs, up := newSynced(t, rem, journal.Config{Device: "devA", DeviceID: "a1"})
+			up.StartPolling(journal.PollConfig{Interval: 20 * time.Millisecond})
+			r := &rig{fs: fs}
+			d, err := fs.Mkdir(cache.RootID, "d", 0o755, Caller{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.writeFile(t, d.Ino, "x", "mine")
+			flushAll(t, up)
+
+			rem.fails.Store(1 << 30) // every listing of e fails for now
+			if err := fs.Rename(cache.RootID, "d", cache.RootID, "e", 0); err != nil {
+				t.Fatal(err)
+			}
+			flushAll(t, up)
+			if err := fs.Unlink(d.Ino, "x"); err != nil {
+				t.Fatal(err)
+			}
+			if err := fs.Rmdir(cache.RootID, "e"); err != nil {
+				t.Fatal(err)
+			}
+			if replace {
+				r.writeFile(t, cache.RootID, "e", "a file now")
+			}
+			flushAll(t, up)
+			rem.fails.Store(0)
+			time.Sleep(500 * time.Millisecond) // some 25 polls, each of which may retry
+			flushAll(t, up)
+
+			_, dir, ok := fs.NodeAt("e")
+			switch {
+			case replace && (!ok || dir):
+				t.Errorf("e here: exists %v, directory %v; want the file", ok, dir)
+			case !replace && ok:
+				t.Error("e came back here after it was deleted")
+			}
+			names, err := os.ReadDir(root)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range names {
+				if e.Name() != ".ferry" && e.Name() != "e" {
+					t.Errorf("remote holds %s", e.Name())
+				}
+			}
+		})
 	}
 }
 
