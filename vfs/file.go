@@ -480,8 +480,8 @@ func (fs *FS) SetAttr(id uint64, in SetAttr) (Attr, error) {
 		kind = journal.Truncate
 	}
 	nn := n.Node
-	if (in.UID != nil && *in.UID != nn.UID) || (in.GID != nil && *in.GID != nn.GID) {
-		killPriv(&nn)
+	if in.UID != nil || in.GID != nil {
+		killPriv(&nn) // chown(2) does, even to the same owner
 	}
 	if in.Mode != nil {
 		nn.Mode = *in.Mode & ModePerm
