@@ -17,10 +17,14 @@ func Errno(err error) syscall.Errno {
 	}
 	var en syscall.Errno
 	switch {
-	case errors.As(err, &en):
-		return en
 	case cache.IsNoSpace(err):
 		return syscall.ENOSPC
+	case errors.Is(err, errOffline):
+		// Whatever the network said (ECONNREFUSED, say), a read of a
+		// file the remote cannot deliver is an I/O error.
+		return syscall.EIO
+	case errors.As(err, &en):
+		return en
 	case errors.Is(err, fs.ErrNotExist):
 		return syscall.ENOENT
 	case errors.Is(err, fs.ErrExist):

@@ -115,6 +115,10 @@ type FS struct {
 		total int64
 	}
 	used map[uint64]int64 // when files were last opened this run
+	// fetchErr: why the last download from the remote failed, and when;
+	// cleared by the next one that lands (see FetchError).
+	fetchErr   string
+	fetchErrAt time.Time
 
 	refill     chan struct{}
 	stop       chan struct{}

@@ -86,10 +86,30 @@ func (fs *FS) ensureContent(id uint64) error {
 			return syscall.ESTALE
 		}
 		if err != nil {
-			fs.log.Warn("cannot download: reads of this file fail until the remote answers", "node", id, "err", err)
+			fs.fetchFailed(id, err)
+			return fmt.Errorf("%w: %w", errOffline, err)
 		}
-		return err
+		return nil
 	}
+}
+
+// fetchFailed logs, and keeps for FetchError, why the content of node id
+// could not be downloaded.
+func (fs *FS) fetchFailed(id uint64, err error) {
+	fs.log.Warn("cannot download: reads of this file fail until the remote answers", "node", id, "err", err)
+	fs.mu.Lock()
+	fs.fetchErr, fs.fetchErrAt = err.Error(), time.Now()
+	fs.mu.Unlock()
+}
+
+// FetchError returns why the last download of content from the remote
+// failed, and when: what reads of files not cached here hit (EIO) while
+// the remote cannot be reached. It is empty once a download has landed
+// since.
+func (fs *FS) FetchError() (string, time.Time) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	return fs.fetchErr, fs.fetchErrAt
 }
 
 // lockContent locks mu, once node id's content is cached when need is set
@@ -133,6 +153,7 @@ func (fs *FS) keepDownload(n *node, tmp string) error {
 	}
 	n.Node = nn
 	fs.grown++
+	fs.fetchErr, fs.fetchErrAt = "", time.Time{} // the remote answers again
 	return nil
 }
 

@@ -167,7 +167,7 @@ func (fs *FS) runStream(rf RangeFetcher, n *node, id uint64, s *stream, ch chan 
 	case errors.Is(err, remote.ErrPrecondition):
 		fs.log.Info("a file changed on the remote before it was downloaded; reading the new version", "node", id)
 	case err != nil:
-		fs.log.Warn("cannot download: reads of this file fail until the remote answers", "node", id, "err", err)
+		fs.fetchFailed(id, err)
 	}
 }
 

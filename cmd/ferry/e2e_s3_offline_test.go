@@ -1,10 +1,12 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -34,9 +36,11 @@ func TestE2ETwoDevicesOfflineEdits(t *testing.T) {
 
 	writeFile(t, atA("shared.txt"), []byte("base\n"))
 	writeFile(t, atA("untouched.txt"), []byte("nobody edits this\n"))
+	writeFile(t, atA("unread.txt"), []byte("B reads this only once it is back\n"))
 	a.flush()
 	eventually(t, 30*time.Second, "B never sees A's files", func() bool {
-		return contentIs(atB("shared.txt"), "base\n")() && contentIs(atB("untouched.txt"), "nobody edits this\n")()
+		_, err := os.Stat(atB("unread.txt")) // listed, not downloaded
+		return err == nil && contentIs(atB("shared.txt"), "base\n")() && contentIs(atB("untouched.txt"), "nobody edits this\n")()
 	})
 
 	proxy.down()
@@ -64,6 +68,17 @@ func TestE2ETwoDevicesOfflineEdits(t *testing.T) {
 		}
 		return nil
 	})
+	offline("read unread.txt, never downloaded: EIO", func() error {
+		if got, err := os.ReadFile(atB("unread.txt")); !errors.Is(err, syscall.EIO) {
+			return fmt.Errorf("read %q, %v; want EIO", got, err)
+		}
+		return nil
+	})
+	if st := ferryStatus(t, b.MP); st.ReadError == "" {
+		t.Errorf("B's status does not say why unread.txt cannot be read: %+v", st)
+	} else {
+		t.Logf("B's status, read error: %s", st.ReadError)
+	}
 	// B waits with its changes pending, and says so.
 	var st statusReply
 	eventually(t, 20*time.Second, "B's status never shows its changes pending and retried while offline", func() bool {
@@ -83,6 +98,7 @@ func TestE2ETwoDevicesOfflineEdits(t *testing.T) {
 	proxy.up()
 	want := map[string]string{
 		"untouched.txt": "nobody edits this\n",
+		"unread.txt":    "B reads this only once it is back\n",
 		"from-a.txt":    "made on A while B was away\n",
 		"from-b.txt":    "made on B offline\n",
 	}
@@ -130,8 +146,8 @@ func TestE2ETwoDevicesOfflineEdits(t *testing.T) {
 		t.Errorf("ferry conflicts on B does not list the conflict copy: %s", r)
 	}
 	for _, m := range []*ferryMount{a, b} {
-		if st := ferryStatus(t, m.MP); st.PendingOps != 0 || st.FailedOps != 0 {
-			t.Errorf("%s: status %+v, want nothing pending or failed", m.MP, st)
+		if st := ferryStatus(t, m.MP); st.PendingOps != 0 || st.FailedOps != 0 || st.ReadError != "" {
+			t.Errorf("%s: status %+v, want nothing pending, failed or unreadable", m.MP, st)
 		}
 	}
 	// Both versions are in the bucket too.

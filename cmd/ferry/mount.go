@@ -324,6 +324,10 @@ type statusReply struct {
 	// Import: the first mount's listing of the remote tree.
 	ImportDone    bool  `json:"import_done"`
 	ImportEntries int64 `json:"import_entries"`
+	// ReadError: why the last download of a file not cached here failed,
+	// and when; empty once one has landed since.
+	ReadError   string    `json:"read_error,omitempty"`
+	ReadErrorAt time.Time `json:"read_error_at,omitzero"`
 }
 
 func (m *mount) handler() http.Handler {
@@ -334,6 +338,7 @@ func (m *mount) handler() http.Handler {
 			reply.RemoteRequests = c.Requests()
 		}
 		reply.ImportEntries, reply.ImportDone = m.fs.ImportState()
+		reply.ReadError, reply.ReadErrorAt = m.fs.FetchError()
 		writeJSON(w, 200, reply)
 	})
 	mux.HandleFunc("POST /flush", func(w http.ResponseWriter, r *http.Request) {

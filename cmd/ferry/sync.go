@@ -430,6 +430,9 @@ func printSyncStatus(w io.Writer, st statusReply) {
 	if st.PollError != "" {
 		fmt.Fprintf(w, "poll error:\t%s\n", st.PollError)
 	}
+	if st.ReadError != "" {
+		fmt.Fprintf(w, "read error:\t%s: files not cached here cannot be read (EIO): %s\n", st.ReadErrorAt.Format(time.RFC3339), st.ReadError)
+	}
 	if st.NotApplied > 0 {
 		fmt.Fprintf(w, "not applied:\t%d remote changes (the next rescan tries again); last: %s\n", st.NotApplied, st.ApplyError)
 	}
