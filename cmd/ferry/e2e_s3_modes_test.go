@@ -56,6 +56,13 @@ func TestE2ES3ModeDownload(t *testing.T) {
 	if st.PendingOps != 0 || st.UploadedOps != 0 || st.FailedOps != 0 {
 		t.Errorf("the download mount's status %+v: want nothing pending, uploaded or failed", st)
 	}
+	// Nor did it clean anything up there: that is for the devices that
+	// write (trash purge, abandoned multipart uploads).
+	for _, op := range []string{"PutObject", "CopyObject", "DeleteObject", "DeleteObjects", "ListMultipartUploads", "AbortMultipartUpload"} {
+		if n := st.RemoteRequests[op]; n != 0 {
+			t.Errorf("the download mount sent %d %s requests, want none", n, op)
+		}
+	}
 	if ops := journalOps(t, dl.MP, "--state", "all"); len(ops) != 0 {
 		t.Errorf("the download mount journaled %d ops, want none: %v", len(ops), ops)
 	}

@@ -215,7 +215,10 @@ func runMount(remoteSpec, mpArg string, o mountOptions) error {
 	}
 	defer up.Close()
 	fs.SetFetcher(up)
-	if c, ok := rem.(remote.UploadCleaner); ok {
+	// The download mode only reads the remote: cleaning it up is for the
+	// devices that write there.
+	readOnly := o.sync.mode == modeDownload
+	if c, ok := rem.(remote.UploadCleaner); ok && !readOnly {
 		// Parts of uploads abandoned long ago (by other tools, or caches
 		// that are gone) cost storage; recent ones may still be resumed.
 		stop := daily(ctx, store, "uploads-cleaned", "abort abandoned multipart uploads", func(ctx context.Context) (int, error) {
@@ -234,8 +237,10 @@ func runMount(remoteSpec, mpArg string, o mountOptions) error {
 	bg, stopBg := context.WithCancel(ctx)
 	defer stopBg()
 	go importTree(bg, fs, rem, up, t.name, log)
-	stopTrash := startTrashPurge(ctx, rem, store, o.sync.trashDays, log)
-	defer stopTrash()
+	if !readOnly {
+		stopTrash := startTrashPurge(ctx, rem, store, o.sync.trashDays, log)
+		defer stopTrash()
+	}
 	stopEvictor := startEvictor(fs, up, int64(o.cacheMax))
 	defer stopEvictor()
 
