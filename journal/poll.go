@@ -18,8 +18,8 @@ type PollConfig struct {
 	// Window: log objects this much older than the newest one applied are
 	// read again, to catch writers whose clocks or uploads lag.
 	Window time.Duration
-	// Retention: log objects older than this are deleted by their writer; a
-	// device away longer reconciles with a full listing instead.
+	// Retention: log objects older than this are deleted (by any device);
+	// a device away longer reconciles with a full listing instead.
 	Retention time.Duration
 	// RescanInterval: a full reconciliation listing this often (0: never).
 	RescanInterval time.Duration
@@ -250,6 +250,12 @@ func (u *Uploader) PollOnce(ctx context.Context) error {
 	if newest.After(ps.cursor) {
 		ps.cursor = newest
 		u.saveCursor(newest)
+	} else if quiet := ps.stats.LastPoll.Add(-ps.cfg.Window); time.Since(ps.cursor) > ps.cfg.Retention/2 && quiet.After(ps.cursor) {
+		// Nothing new for a long while. The cursor moves on all the same,
+		// as if a log object had come just now: otherwise a quiet remote
+		// looks like a long absence, and the mount lists all of it.
+		ps.cursor = quiet
+		u.saveCursor(quiet)
 	}
 	for name, t := range ps.seen {
 		if t.Before(ps.cursor.Add(-2 * ps.cfg.Window)) {
@@ -492,18 +498,19 @@ func (u *Uploader) Kick() {
 	}
 }
 
-// expireLog deletes this device's log objects older than the retention.
+// expireLog deletes the log objects older than the retention, whichever
+// device wrote them.
 func (u *Uploader) expireLog(ctx context.Context) {
 	cutoff := time.Now().Add(-u.poll.cfg.Retention)
 	var old []string
 	err := u.area.ListArea(ctx, logPrefix, "", 0, func(o remote.AreaObject) error {
-		t, dev, ok := parseLogName(o.Name)
+		t, _, ok := parseLogName(o.Name)
 		if !ok || !t.Before(cutoff) {
 			return errStopList
 		}
-		if dev == u.cfg.DeviceID {
-			old = append(old, o.Name)
-		}
+		// Any device's: one away this long lists the remote instead, and
+		// one that never comes back would leave its log for good.
+		old = append(old, o.Name)
 		return nil
 	})
 	if err != nil && !errors.Is(err, errStopList) {
@@ -511,7 +518,8 @@ func (u *Uploader) expireLog(ctx context.Context) {
 		return
 	}
 	for _, name := range old {
-		if err := u.area.DeleteArea(ctx, name); err != nil {
+		// Another device may be expiring the same objects.
+		if err := u.area.DeleteArea(ctx, name); err != nil && !errors.Is(err, remote.ErrNotFound) {
 			u.log.Warn("expire change log", "err", err)
 			return
 		}

@@ -1,0 +1,88 @@
+package journal
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/ferry-fs/ferry/remote"
+	"github.com/ferry-fs/ferry/remote/local"
+)
+
+// quietTree is a Tree to which no remote change comes: polls of an empty
+// log only settle it.
+type quietTree struct{ Tree }
+
+func (quietTree) Settle() {}
+
+// newPollRig is an uploader to a local folder with its change log area, and
+// a poll state of cfg set by hand (StartPolling wants a Tree).
+func newPollRig(t *testing.T, cfg PollConfig, cursor time.Time) (*Uploader, *local.Local) {
+	t.Helper()
+	r := newRig(t)
+	l, err := local.New(r.root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	up, err := NewUploader(r.store, r.j, l, r.src, Config{DeviceID: "me", Tree: quietTree{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(up.Close)
+	up.pollMu.Lock()
+	up.poll = &pollState{cfg: cfg, cursor: cursor, seen: map[string]time.Time{}, kick: make(chan struct{}, 1)}
+	up.pollMu.Unlock()
+	return up, l
+}
+
+// TestExpireLogOfAnyDevice: log objects past the retention go, whichever
+// device wrote them: one that never comes back left its log for good.
+func TestExpireLogOfAnyDevice(t *testing.T) {
+	ctx := context.Background()
+	up, l := newPollRig(t, PollConfig{Retention: 7 * 24 * time.Hour, Window: time.Minute}, time.Now())
+	now := time.Now()
+	names := []string{
+		logName(now.Add(-10*24*time.Hour), "gone", 1),
+		logName(now.Add(-9*24*time.Hour), "me", 1),
+		logName(now.Add(-time.Hour), "gone", 2),
+	}
+	for _, n := range names {
+		if err := l.PutArea(ctx, n, []byte(`{"changes":[]}`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	up.expireLog(ctx)
+	var left []string
+	if err := l.ListArea(ctx, logPrefix, "", 0, func(o remote.AreaObject) error {
+		left = append(left, o.Name)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(left, names[2:]) {
+		t.Errorf("log after expiry: %q, want only %q", left, names[2:])
+	}
+}
+
+// TestQuietPollMovesTheCursor: a poll that finds nothing new for half the
+// retention moves the cursor on. It stayed at the newest log object, so a
+// remote nobody wrote to for a week looked like a week's absence, and
+// every mount of it listed the whole tree.
+func TestQuietPollMovesTheCursor(t *testing.T) {
+	old := time.Now().Add(-5 * 24 * time.Hour)
+	up, _ := newPollRig(t, PollConfig{Retention: 7 * 24 * time.Hour, Window: time.Minute}, old)
+	if err := up.PollOnce(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	up.pollMu.Lock()
+	cursor := up.poll.cursor
+	up.pollMu.Unlock()
+	if time.Since(cursor) > 2*time.Minute {
+		t.Errorf("cursor %v after a quiet poll, want within the window of now", cursor)
+	}
+	up.store.Fold()
+	if saved := time.Unix(0, int64(up.store.GetUint(metaKeyCursor))); !saved.Equal(cursor) {
+		t.Errorf("cursor saved as %v, want %v", saved, cursor)
+	}
+}
