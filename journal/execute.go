@@ -78,7 +78,13 @@ func (u *Uploader) execute(ctx context.Context, a *action) (note, hash string, e
 		return u.put(ctx, a, a.path)
 	case actMkdir:
 		a.change = u.dirChange(a.node, a.path)
-		return "mkdir", "", u.mkdir(ctx, a.node, a.path)
+		err := u.mkdir(ctx, a.node, a.path)
+		if remote.IsPermanent(err) && u.cfg.Tree != nil && !u.cfg.UploadOnly {
+			if e, serr := r.Stat(ctx, a.path); serr == nil && !e.Dir {
+				return "", "", u.dirStepsAside(a, e)
+			}
+		}
+		return "mkdir", "", err
 	case actSetMeta:
 		err := u.setMeta(ctx, a.node, a.path)
 		if errors.Is(err, remote.ErrNotFound) && a.dir {

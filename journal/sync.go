@@ -529,6 +529,43 @@ func (u *Uploader) saveUnsettled(dirs []string) {
 	u.commit(b)
 }
 
+// dirStepsAside resolves a directory made here (a, its mkdir) where another
+// device made a file, e: the directory steps aside to a conflict name, with
+// everything below it and the actions waiting there, and the file takes the
+// name, as a poll that saw the file first would have had it. The error
+// makes the mkdir run again, at the new name.
+func (u *Uploader) dirStepsAside(a *action, e remote.Entry) error {
+	tree := u.cfg.Tree
+	if id, dir, ok := tree.NodeAt(a.path); !ok || !dir || id != a.node {
+		return fmt.Errorf("mkdir %s: a file is in the way on the remote; trying again", a.path)
+	}
+	parent, base := path.Split(a.path)
+	suffix := u.conflictSuffix()
+	to := ""
+	for i := 1; ; i++ {
+		s := suffix
+		if i > 1 {
+			s = strings.TrimSuffix(suffix, ")") + fmt.Sprintf(" %d)", i)
+		}
+		to = parent + ConflictName(base, s, true)
+		if _, _, taken := tree.NodeAt(to); !taken {
+			break
+		}
+		if i == 9 {
+			return fmt.Errorf("mkdir %s: a file is in the way on the remote, and no conflict name is free", a.path)
+		}
+	}
+	if err := tree.MoveAt(a.path, to); err != nil {
+		return err
+	}
+	u.rebase(a.path, to)
+	if err := u.takeRemote(e, 0); err != nil {
+		return err
+	}
+	u.log.Warn("conflict: another device made a file where this directory was made; the directory moved aside", "path", a.path, "to", to)
+	return fmt.Errorf("mkdir %s: a file is in the way on the remote; the directory moved to %s", a.path, to)
+}
+
 // lateUpload: how long before a directory move was logged an upload into
 // the old directory may have missed the move's listing. Moves of large
 // directories take a while, and clocks differ.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -287,4 +288,93 @@ func dirRenameVsEdits(t *testing.T, offlineRenames bool) {
 			t.Errorf("%s/proj is still there after the rename: %v", m, err)
 		}
 	}
+}
+
+// TestE2ETwoDevicesFileVsDirectory: the conflicts table's file-and-
+// directory row. While B is offline, A makes a file x and B a directory x
+// with a file in it. Once B is back, nothing is lost: B's mkdir finds the
+// file in the way, and its directory steps aside to a conflict name with
+// what is in it, as a poll that saw the file first would have had it. Both
+// devices end up with the same tree, and the bucket holds it.
+func TestE2ETwoDevicesFileVsDirectory(t *testing.T) {
+	t.Parallel()
+	fileVsDirectory(t, "x", "A's file x\n", "in B's directory x\n", func(atA, atB func(string) string) {
+		writeFile(t, atA("x"), []byte("A's file x\n"))
+	}, func(atA, atB func(string) string) error {
+		if err := os.Mkdir(atB("x"), 0o755); err != nil {
+			return err
+		}
+		return os.WriteFile(atB("x/in-b.txt"), []byte("in B's directory x\n"), 0o644)
+	})
+}
+
+// TestE2ETwoDevicesDirectoryVsFile: the same row the other way round: A
+// makes a directory y and B, offline, a file y.
+func TestE2ETwoDevicesDirectoryVsFile(t *testing.T) {
+	knownBug(t, "on S3 the offline device's PUT of y lands beside the directory y/ (keys y and y/in-a.txt), and the two devices' conflict copies then move the wrong objects: the bucket ends up unlike the mounts")
+	t.Parallel()
+	fileVsDirectory(t, "y", "B's file y\n", "in A's directory y\n", func(atA, atB func(string) string) {
+		mkdirAll(t, atA("y"))
+		writeFile(t, atA("y/in-a.txt"), []byte("in A's directory y\n"))
+	}, func(atA, atB func(string) string) error {
+		return os.WriteFile(atB("y"), []byte("B's file y\n"), 0o644)
+	})
+}
+
+// fileVsDirectory runs onA, then with B offline onB, then checks that
+// both devices converge on one tree holding every content once, the two
+// written at name as name or name (conflict ...), and that the bucket
+// holds that tree.
+func fileVsDirectory(t *testing.T, name, c1, c2 string, onA func(atA, atB func(string) string), onB func(atA, atB func(string) string) error) {
+	f, proxy, a, b := offlinePair(t)
+	atA := func(p string) string { return filepath.Join(a.MP, p) }
+	atB := func(p string) string { return filepath.Join(b.MP, p) }
+	writeFile(t, atA("seen.txt"), []byte("both see this\n"))
+	a.flush()
+	eventually(t, 30*time.Second, "B never sees A's file", contentIs(atB("seen.txt"), "both see this\n"))
+
+	proxy.down()
+	onA(atA, atB)
+	a.flush()
+	if err := bounded(t, 20*time.Second, "offline on B", func() error { return onB(atA, atB) }); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, "B's status never shows its changes pending while offline", func() bool {
+		return ferryStatus(t, b.MP).PendingOps > 0
+	})
+	proxy.up()
+
+	contents := []string{"both see this\n", c1, c2}
+	var ta map[string]string
+	took := eventually(t, 90*time.Second, "the devices do not converge on the file and the directory", func() bool {
+		mustFerry(t, 2*time.Minute, "flush", b.MP, "--timeout", "90s")
+		a.flush()
+		mustFerry(t, 30*time.Second, "sync", a.MP)
+		mustFerry(t, 30*time.Second, "sync", b.MP)
+		ta = fileTree(t, a.MP)
+		if fmt.Sprint(ta) != fmt.Sprint(fileTree(t, b.MP)) || len(ta) != len(contents) {
+			return false
+		}
+		got := values(ta)
+		for _, c := range contents {
+			if !slices.Contains(got, c) {
+				return false
+			}
+		}
+		return true
+	})
+	t.Logf("converged %v after B came back: %q", took.Round(time.Millisecond), ta)
+	for p, c := range ta {
+		if (c == c1 || c == c2) && p != name && !strings.HasPrefix(p, name+"/") && !strings.HasPrefix(p, name+" (conflict ") {
+			t.Errorf("%q holds %q: want it at or below %s, or %s (conflict ...)", p, c, name, name)
+		}
+	}
+	for _, m := range []*ferryMount{a, b} {
+		if st := ferryStatus(t, m.MP); st.PendingOps != 0 || st.FailedOps != 0 {
+			t.Errorf("%s: status %+v, want nothing pending or failed", m.MP, st)
+		}
+	}
+	f.compareBucket(t, a.MP, "", compareOpts{})
+	a.unmount()
+	b.unmount()
 }
