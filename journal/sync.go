@@ -529,6 +529,17 @@ func (u *Uploader) saveUnsettled(dirs []string) {
 	u.commit(b)
 }
 
+// showDir makes the mount show what the remote directory e holds.
+func (u *Uploader) showDir(ctx context.Context, e remote.Entry) error {
+	var changes []Change
+	if err := u.listNew(ctx, e, &changes, nil); err != nil || len(changes) == 0 {
+		return err
+	}
+	u.pollMu.Lock()
+	defer u.pollMu.Unlock()
+	return u.applyChanges(changes)
+}
+
 // dirStepsAside resolves a directory made here (a, its mkdir) where another
 // device made a file, e: the directory steps aside to a conflict name, with
 // everything below it and the actions waiting there, and the file takes the
@@ -660,6 +671,13 @@ func (u *Uploader) conflictOnPut(ctx context.Context, a *action, p string) (stri
 	copyPath, err := u.keepBoth(a.node, e)
 	if err != nil {
 		return "", err
+	}
+	if e.Dir {
+		// Another device made a directory here: what it holds shows too
+		// (its log entries may have come while this file stood there).
+		if err := u.showDir(ctx, e); err != nil {
+			return "", err
+		}
 	}
 	if copyPath == "" {
 		return "conflict: the remote version keeps the name; nothing of this one was here", nil

@@ -214,6 +214,16 @@ func testConditionalPut(t *testing.T, r remote.Remote, _ Options) {
 		t.Fatalf("Put IfNoneMatch of a new path: %v", err)
 	}
 	wantContent(t, r, "cond/new", "new")
+
+	// A directory is something there too: on S3 the file's key would
+	// stand beside the keys below it, and neither tree could show both.
+	put(t, r, "cond/dir/inner", "inner")
+	_, err = r.Put(ctx, "cond/dir", strings.NewReader("x"), 1, meta("x"), remote.Cond{IfNoneMatch: true})
+	wantErrIs(t, err, remote.ErrPrecondition, "Put IfNoneMatch over a directory")
+	wantContent(t, r, "cond/dir/inner", "inner")
+	if s := stat(t, r, "cond/dir"); !s.Dir {
+		t.Errorf("cond/dir after a refused Put: %+v, want the directory", s)
+	}
 }
 
 func testConditionalDelete(t *testing.T, r remote.Remote, _ Options) {

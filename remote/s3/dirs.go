@@ -43,6 +43,28 @@ func (r *Remote) Mkdir(ctx context.Context, p string, meta remote.Meta) error {
 	return nil
 }
 
+// dirInTheWay reports a directory at p as remote.ErrPrecondition: a put of
+// a new file (If-None-Match) writes only where nothing is, and S3 would
+// store its key beside the keys below p/, a pair no tree can show. It asks
+// with one listing, unless p's parent is a directory this Remote made
+// moments ago (as Mkdir does): nobody else has filled that one yet.
+func (r *Remote) dirInTheWay(ctx context.Context, op, p string) error {
+	r.mu.Lock()
+	fresh := r.made.has(path.Dir(p), time.Now())
+	r.mu.Unlock()
+	if fresh {
+		return nil
+	}
+	_, ok, err := r.statDir(ctx, op, p)
+	if err != nil {
+		return err
+	}
+	if ok {
+		return precondition(op, r.key(p), "a directory is there")
+	}
+	return nil
+}
+
 // freshDir: how long a directory Mkdir made counts as one nobody else has
 // filled yet.
 const freshDir = 10 * time.Second

@@ -46,6 +46,11 @@ func (r *Remote) PutResumable(ctx context.Context, p string, ra io.ReaderAt, siz
 	if err := r.checkCond(ctx, op, key, cond); err != nil {
 		return remote.Entry{}, err
 	}
+	if cond.IfNoneMatch {
+		if err := r.dirInTheWay(ctx, op, p); err != nil {
+			return remote.Entry{}, err
+		}
+	}
 	md := userMeta(meta, sIFREG)
 	for try := 1; ; try++ {
 		state, err := r.resume(ctx, op, key, size, md, st, save)

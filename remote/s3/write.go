@@ -46,6 +46,11 @@ func (r *Remote) Put(ctx context.Context, p string, src io.Reader, size int64, m
 			return remote.Entry{}, invalid(op, key, err)
 		}
 	}
+	if cond.IfNoneMatch {
+		if err := r.dirInTheWay(ctx, op, p); err != nil {
+			return remote.Entry{}, err
+		}
+	}
 	md := userMeta(meta, sIFREG)
 	s := &source{ctx: ctx, r: src}
 	var (
