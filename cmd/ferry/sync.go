@@ -453,5 +453,8 @@ func printSyncStatus(w io.Writer, st statusReply) {
 		for _, k := range st.SkippedKeys[:min(n, 20)] {
 			fmt.Fprintf(w, "\t%q\n", k)
 		}
+		if n > 20 {
+			fmt.Fprintf(w, "\t... and %d more (ferry status --json lists them all)\n", n-20)
+		}
 	}
 }
