@@ -136,9 +136,7 @@ func (u *Uploader) pollLoop() {
 		case <-timer.C:
 		case <-ps.kick:
 		}
-		if ps.cfg.UploadOnly {
-			// Nothing to pull: the rescans below bring back what went missing.
-		} else if err := u.PollOnce(u.ctx); err != nil && u.ctx.Err() == nil {
+		if err := u.PollOnce(u.ctx); err != nil && u.ctx.Err() == nil {
 			u.log.Warn("poll remote changes", "err", err)
 		} else {
 			u.settlePending(u.ctx)
@@ -179,9 +177,6 @@ func (u *Uploader) PollOnce(ctx context.Context) error {
 	ps := u.poll
 	if ps == nil {
 		return errors.New("polling is not enabled for this remote")
-	}
-	if ps.cfg.UploadOnly {
-		return nil
 	}
 	ps.stats.LastPoll = time.Now()
 	if time.Since(ps.cursor) > ps.cfg.Retention {
@@ -244,7 +239,14 @@ func (u *Uploader) PollOnce(ctx context.Context) error {
 			newest = t
 		}
 	}
-	if err := u.applyChanges(u.recheck(ctx, changes)); err != nil {
+	if ps.cfg.UploadOnly {
+		// Remote changes never touch the mount; only this device's own
+		// files gone from the remote go up again.
+		err = u.reupload(u.ownGone(changes))
+	} else {
+		err = u.applyChanges(u.recheck(ctx, changes))
+	}
+	if err != nil {
 		return err
 	}
 	if newest.After(ps.cursor) {
@@ -676,6 +678,32 @@ func (u *Uploader) uploadedPaths() []string {
 // reupload uploads again the files a rescan found deleted on the remote,
 // and ignores every other remote change: the backup mode. Callers hold
 // pollMu.
+// ownGone returns, as deletes, the changes in a poll of the log that took
+// away a version this device uploaded and still shows: deleted, or moved
+// elsewhere, by another device.
+func (u *Uploader) ownGone(changes []Change) []Change {
+	var gone []Change
+	for _, c := range changes {
+		v := c.Version
+		switch {
+		case c.Dir:
+			continue
+		case c.Op == changeMove:
+			v = c.Was
+		case c.Op != changeDelete:
+			continue
+		}
+		id, dir, ok := u.cfg.Tree.NodeAt(c.Path)
+		if !ok || dir {
+			continue
+		}
+		if up, known := u.loadUploaded(id); known && up.Path == c.Path && (v == "" || v == up.Version) {
+			gone = append(gone, Change{Op: changeDelete, Path: c.Path})
+		}
+	}
+	return gone
+}
+
 func (u *Uploader) reupload(changes []Change) error {
 	for _, c := range changes {
 		if c.Op != changeDelete {
