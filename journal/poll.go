@@ -28,6 +28,9 @@ type PollConfig struct {
 	// files, holds the deletes until ConfirmDeletes.
 	MaxDeletePercent int
 	MaxDeleteMin     int
+	// ReadOnly: the download mode. Nothing is written to the remote, not
+	// even the expiry of old log objects.
+	ReadOnly bool
 	// UploadOnly: the backup mode. Remote changes never touch the mount;
 	// rescans only look for files this device uploaded that are gone from
 	// the remote, and upload them again.
@@ -145,7 +148,7 @@ func (u *Uploader) pollLoop() {
 			lastRescan = time.Now()
 			u.rescan()
 		}
-		if time.Since(lastExpire) >= time.Hour {
+		if !ps.cfg.ReadOnly && time.Since(lastExpire) >= time.Hour {
 			lastExpire = time.Now()
 			u.expireLog(u.ctx)
 		}
@@ -242,7 +245,7 @@ func (u *Uploader) PollOnce(ctx context.Context) error {
 	if ps.cfg.UploadOnly {
 		// Remote changes never touch the mount; only this device's own
 		// files gone from the remote go up again.
-		err = u.reupload(u.ownGone(changes))
+		err = u.reupload(u.ownGone(ctx, changes))
 	} else {
 		err = u.applyChanges(u.recheck(ctx, changes))
 	}
@@ -506,13 +509,16 @@ func (u *Uploader) expireLog(ctx context.Context) {
 	cutoff := time.Now().Add(-u.poll.cfg.Retention)
 	var old []string
 	err := u.area.ListArea(ctx, logPrefix, "", 0, func(o remote.AreaObject) error {
-		t, _, ok := parseLogName(o.Name)
+		t, dev, ok := parseLogName(o.Name)
 		if !ok || !t.Before(cutoff) {
 			return errStopList
 		}
 		// Any device's: one away this long lists the remote instead, and
-		// one that never comes back would leave its log for good.
-		old = append(old, o.Name)
+		// one that never comes back would leave its log for good. Another
+		// device's, a day later than its own: this clock may run ahead.
+		if dev == u.cfg.DeviceID || t.Before(cutoff.Add(-expiryMargin)) {
+			old = append(old, o.Name)
+		}
 		return nil
 	})
 	if err != nil && !errors.Is(err, errStopList) {
@@ -529,6 +535,10 @@ func (u *Uploader) expireLog(ctx context.Context) {
 }
 
 var errStopList = errors.New("stop listing")
+
+// expiryMargin: how much longer than the retention another device's log
+// objects are kept.
+const expiryMargin = 24 * time.Hour
 
 // Rescan compares a full listing of the remote with what the mount knows
 // and applies the differences: the way to see changes made by other tools.
@@ -681,7 +691,7 @@ func (u *Uploader) uploadedPaths() []string {
 // ownGone returns, as deletes, the changes in a poll of the log that took
 // away a version this device uploaded and still shows: deleted, or moved
 // elsewhere, by another device.
-func (u *Uploader) ownGone(changes []Change) []Change {
+func (u *Uploader) ownGone(ctx context.Context, changes []Change) []Change {
 	var gone []Change
 	for _, c := range changes {
 		v := c.Version
@@ -697,7 +707,12 @@ func (u *Uploader) ownGone(changes []Change) []Change {
 		if !ok || dir {
 			continue
 		}
-		if up, known := u.loadUploaded(id); known && up.Path == c.Path && (v == "" || v == up.Version) {
+		up, known := u.loadUploaded(id)
+		if !known || up.Path != c.Path || (v != "" && v != up.Version) {
+			continue
+		}
+		// Gone now, not only then: someone may have put a file there since.
+		if _, err := u.remote.Stat(ctx, c.Path); errors.Is(err, remote.ErrNotFound) {
 			gone = append(gone, Change{Op: changeDelete, Path: c.Path})
 		}
 	}

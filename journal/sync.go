@@ -548,7 +548,7 @@ func (u *Uploader) showDir(ctx context.Context, e remote.Entry) error {
 func (u *Uploader) dirStepsAside(a *action, e remote.Entry) error {
 	tree := u.cfg.Tree
 	if id, dir, ok := tree.NodeAt(a.path); !ok || !dir || id != a.node {
-		return fmt.Errorf("mkdir %s: a file is in the way on the remote; trying again", a.path)
+		return u.mkdirWhereMoved(a)
 	}
 	parent, base := path.Split(a.path)
 	suffix := u.conflictSuffix()
@@ -575,6 +575,30 @@ func (u *Uploader) dirStepsAside(a *action, e remote.Entry) error {
 	}
 	u.log.Warn("conflict: another device made a file where this directory was made; the directory moved aside", "path", a.path, "to", to)
 	return fmt.Errorf("mkdir %s: a file is in the way on the remote; the directory moved to %s", a.path, to)
+}
+
+// mkdirWhereMoved handles a mkdir refused (a file is in the way) of a
+// directory renamed here since, by the user or by a poll that met that
+// file first: a rename that waits behind this mkdir and would move the
+// remote's path, which is their file. The mkdir goes to where the
+// directory went, so do the actions waiting below it, and the rename,
+// now of nothing, is dropped.
+func (u *Uploader) mkdirWhereMoved(a *action) error {
+	to := ""
+	u.mu.Lock()
+	for _, b := range u.plan.acts {
+		if b != nil && !b.running && b.node == a.node && b.kind == actMove && b.path == a.path {
+			to = b.to
+			break
+		}
+	}
+	u.mu.Unlock()
+	if to == "" {
+		return fmt.Errorf("mkdir %s: a file is in the way on the remote, and the directory is no longer here: %w", a.path, remote.ErrPermanent)
+	}
+	u.rebase(a.path, to)
+	u.dropPending(a.node, "made at the new name: a file was in the way at the old one")
+	return fmt.Errorf("mkdir %s: a file is in the way on the remote; making it where it moved, %s", a.path, to)
 }
 
 // lateUpload: how long before a directory move was logged an upload into
@@ -666,6 +690,17 @@ func (u *Uploader) conflictOnPut(ctx context.Context, a *action, p string) (stri
 		return "", err
 	}
 	if u.cfg.UploadOnly {
+		if e.Dir {
+			// A directory there, which the backup keeps (a local rm -r
+			// stays local): the file goes up beside it, at a conflict name.
+			dir, base := path.Split(p)
+			aside := dir + ConflictName(base, u.conflictSuffix(), false)
+			note, _, err := u.putAt(ctx, a, aside)
+			if err == nil {
+				note = "a directory is there on the remote: uploaded beside it as " + path.Base(aside)
+			}
+			return note, err
+		}
 		return "", u.keepTheirsAside(ctx, a.node, e)
 	}
 	copyPath, err := u.keepBoth(a.node, e)

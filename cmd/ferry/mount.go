@@ -233,6 +233,7 @@ func runMount(remoteSpec, mpArg string, o mountOptions) error {
 	}
 	pc := o.sync.pollConfig()
 	pc.UploadOnly = o.sync.mode == modeUpload
+	pc.ReadOnly = readOnly
 	up.StartPolling(pc) // a watched remote is watched from here on
 	bg, stopBg := context.WithCancel(ctx)
 	defer stopBg()
