@@ -1,11 +1,7 @@
 package main
 
 // Bugs of two-way sync that the end-to-end tests found, each test stating
-// what should happen. The fixed ones run always. A test of a bug not fixed
-// yet calls knownBug, which skips it unless FERRY_E2E_BUGS is set:
-//
-//	FERRY_E2E_BUGS=1 FERRY_BIN=$PWD/bin/ferry go test ./cmd/ferry -v
-//
+// what should happen. All are fixed, and all run.
 import (
 	"os"
 	"path/filepath"
@@ -13,13 +9,6 @@ import (
 	"testing"
 	"time"
 )
-
-func knownBug(t *testing.T, what string) {
-	t.Helper()
-	if os.Getenv("FERRY_E2E_BUGS") == "" {
-		t.Skip("known bug: " + what)
-	}
-}
 
 // TestE2EUploadModeConflictKeepsLocal: in --mode upload ("remote
 // changes are not pulled"), U backs up mine.txt; A edits it in the bucket;
