@@ -288,7 +288,7 @@ func (u *Uploader) recheck(ctx context.Context, changes []Change) []Change {
 	}
 	touched := u.touched(oldest.Add(-u.poll.cfg.Window), nil)
 	out := changes[:0:0]
-	for _, c := range changes {
+	for i, c := range changes {
 		if c.Op != changePut || !touched(c.Path) {
 			out = append(out, c)
 			continue
@@ -296,7 +296,15 @@ func (u *Uploader) recheck(ctx context.Context, changes []Change) []Change {
 		e, err := u.remote.Stat(ctx, c.Path)
 		switch {
 		case errors.Is(err, remote.ErrNotFound):
-			continue // gone since: a later entry says how, or this device did it
+			// Gone since: a later entry says how, or this device did it.
+			// A later entry that moves or deletes this very version
+			// needs it in place: without it, the one this device holds
+			// there (which the put replaced) counts as another version
+			// than the one taken, and stays.
+			if takenLater(changes[i+1:], c) {
+				out = append(out, c)
+			}
+			continue
 		case err != nil:
 			// Not checked: applied as logged, rather than lost with a
 			// batch already marked seen.
@@ -312,6 +320,27 @@ func (u *Uploader) recheck(ctx context.Context, changes []Change) []Change {
 		}
 	}
 	return out
+}
+
+// takenLater reports whether one of later moves or deletes the version
+// the put p left at its path.
+func takenLater(later []Change, p Change) bool {
+	if p.Version == "" {
+		return false
+	}
+	for _, c := range later {
+		if c.Path != p.Path || c.Dir {
+			continue
+		}
+		switch {
+		case c.Op == changeMove && c.Was == p.Version,
+			c.Op == changeDelete && c.Version == p.Version:
+			return true
+		case c.Op == changePut, c.Op == changeMove, c.Op == changeDelete:
+			return false // another version came or went there first
+		}
+	}
+	return false
 }
 
 // applyChanges applies changes in order, holding deletes when there are

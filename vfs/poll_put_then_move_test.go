@@ -1,0 +1,108 @@
+package vfs
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ferry-fs/ferry/cache"
+	"github.com/ferry-fs/ferry/journal"
+	"github.com/ferry-fs/ferry/remote"
+	"github.com/ferry-fs/ferry/remote/local"
+)
+
+// TestPollPutThenMoveOfOwnFile: this device uploads b.txt; another device
+// replaces it (a put conditional on this device's version), then moves it
+// to g.txt, and logs both in one log object. The poll rechecks the put,
+// since this device's own upload touched b.txt lately, and finds b.txt
+// gone: it dropped the put. The move's Was, the version the put logged,
+// then did not match this device's own older version at b.txt, which
+// stayed for good (only a rescan took it away).
+func TestPollPutThenMoveOfOwnFile(t *testing.T) { pollPutThenTake(t, false) }
+
+// TestPollPutThenDeleteOfOwnFile: the same, with a delete in place of the
+// move. The delete, of another version than this device's, kept its own
+// and uploaded it again, bringing back a content the other device
+// knowingly replaced.
+func TestPollPutThenDeleteOfOwnFile(t *testing.T) { pollPutThenTake(t, true) }
+
+func pollPutThenTake(t *testing.T, del bool) {
+	ctx := context.Background()
+	l, err := local.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs, up := newSynced(t, l, journal.Config{Device: "devB", DeviceID: "b1"})
+	up.StartPolling(journal.PollConfig{Interval: time.Hour})
+	(&rig{fs: fs}).writeFile(t, cache.RootID, "b.txt", "mine")
+	flushAll(t, up)
+	mine, err := l.Stat(ctx, "b.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// The other device: replaces b.txt, then moves it to g.txt.
+	meta := remote.Meta{ModTime: time.Unix(1e9, 0), Mode: 0o644}
+	theirs := "theirs, replacing mine"
+	put, err := l.Put(ctx, "b.txt", strings.NewReader(theirs), int64(len(theirs)), meta, remote.Cond{IfMatch: mine.Version})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var then journal.Change
+	if del {
+		if err := l.Delete(ctx, "b.txt", remote.Cond{IfMatch: put.Version}); err != nil {
+			t.Fatal(err)
+		}
+		then = journal.Change{Op: "delete", Path: "b.txt", Version: put.Version}
+	} else {
+		if err := l.RenameIf(ctx, "b.txt", "g.txt", put.Version, remote.Cond{IfNoneMatch: true}); err != nil {
+			t.Fatal(err)
+		}
+		moved, err := l.Stat(ctx, "g.txt")
+		if err != nil {
+			t.Fatal(err)
+		}
+		then = change("move", moved)
+		then.Path, then.To, then.Was = "b.txt", "g.txt", put.Version
+	}
+	data, _ := json.Marshal(map[string]any{"device": "devA", "changes": []journal.Change{change("put", put), then}})
+	name := fmt.Sprintf("log/%020d-%s-%010d.json", time.Now().UnixNano(), "a1", 1)
+	if err := l.PutArea(ctx, name, data); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := up.PollOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	flushAll(t, up)
+	if id, _, ok := fs.NodeAt("b.txt"); ok {
+		t.Errorf("b.txt (node %d) still shows, though the other device replaced it and took it away", id)
+	}
+	if _, err := l.Stat(ctx, "b.txt"); err == nil {
+		t.Errorf("b.txt is back on the remote")
+	}
+	if del {
+		return
+	}
+	id, _, ok := fs.NodeAt("g.txt")
+	if !ok {
+		t.Fatal("g.txt does not show")
+	}
+	fh, err := fs.Open(id, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fs.Release(fh)
+	buf := make([]byte, 100)
+	n, err := fs.Read(fh, buf, 0)
+	if err != nil && err != io.EOF {
+		t.Fatal(err)
+	}
+	if string(buf[:n]) != theirs {
+		t.Errorf("g.txt holds %q, want %q", buf[:n], theirs)
+	}
+}
