@@ -550,21 +550,9 @@ func (u *Uploader) dirStepsAside(a *action, e remote.Entry) error {
 	if id, dir, ok := tree.NodeAt(a.path); !ok || !dir || id != a.node {
 		return u.mkdirWhereMoved(a)
 	}
-	parent, base := path.Split(a.path)
-	suffix := u.conflictSuffix()
-	to := ""
-	for i := 1; ; i++ {
-		s := suffix
-		if i > 1 {
-			s = strings.TrimSuffix(suffix, ")") + fmt.Sprintf(" %d)", i)
-		}
-		to = parent + ConflictName(base, s, true)
-		if _, _, taken := tree.NodeAt(to); !taken {
-			break
-		}
-		if i == 9 {
-			return fmt.Errorf("mkdir %s: a file is in the way on the remote, and no conflict name is free", a.path)
-		}
+	to, free := u.freeConflictName(a.path, true)
+	if !free {
+		return fmt.Errorf("mkdir %s: a file is in the way on the remote, and no conflict name is free", a.path)
 	}
 	if err := tree.MoveAt(a.path, to); err != nil {
 		return err
@@ -575,6 +563,26 @@ func (u *Uploader) dirStepsAside(a *action, e remote.Entry) error {
 	}
 	u.log.Warn("conflict: another device made a file where this directory was made; the directory moved aside", "path", a.path, "to", to)
 	return fmt.Errorf("mkdir %s: a file is in the way on the remote; the directory moved to %s", a.path, to)
+}
+
+// freeConflictName returns the conflict name for p that the mount does not
+// show yet, numbered after the first (the last one tried, and false, when
+// nine are taken).
+func (u *Uploader) freeConflictName(p string, dir bool) (string, bool) {
+	parent, base := path.Split(p)
+	suffix := u.conflictSuffix()
+	to := ""
+	for i := 1; i < 10; i++ {
+		s := suffix
+		if i > 1 {
+			s = strings.TrimSuffix(suffix, ")") + fmt.Sprintf(" %d)", i)
+		}
+		to = parent + ConflictName(base, s, dir)
+		if _, _, taken := u.cfg.Tree.NodeAt(to); !taken {
+			return to, true
+		}
+	}
+	return to, false
 }
 
 // mkdirWhereMoved handles a mkdir refused (a file is in the way) of a
@@ -841,19 +849,7 @@ func (u *Uploader) renameOntoTaken(ctx context.Context, a *action, up uploaded, 
 		}
 		return "conflict: the new name was taken on the remote; kept both", "", nil
 	}
-	dir, base := path.Split(a.to)
-	suffix := u.conflictSuffix()
-	to := ""
-	for i := 1; i < 10; i++ {
-		s := suffix
-		if i > 1 {
-			s = strings.TrimSuffix(suffix, ")") + fmt.Sprintf(" %d)", i)
-		}
-		to = dir + ConflictName(base, s, false)
-		if _, _, taken := tree.NodeAt(to); !taken {
-			break
-		}
-	}
+	to, _ := u.freeConflictName(a.to, false)
 	err = u.renameIf(ctx, a.path, to, up.Version, remote.Cond{IfNoneMatch: true})
 	if errors.Is(err, remote.ErrPrecondition) || errors.Is(err, remote.ErrNotFound) {
 		// ErrNotFound: the source went between the rename's checks.

@@ -11,7 +11,6 @@ import (
 
 	"github.com/ferry-fs/ferry/journal"
 	"github.com/ferry-fs/ferry/remote"
-	"github.com/ferry-fs/ferry/remote/local"
 )
 
 // TestBackupPollLeavesANewerFile: the backup mode hears from the change log
@@ -21,11 +20,7 @@ import (
 // conflict copy.
 func TestBackupPollLeavesANewerFile(t *testing.T) {
 	ctx := context.Background()
-	root := t.TempDir()
-	l, err := local.New(root)
-	if err != nil {
-		t.Fatal(err)
-	}
+	l, root := newLocal(t)
 	fs, up := newSynced(t, l, journal.Config{Device: "devU", DeviceID: "u1", UploadOnly: true, KeepDeletes: true})
 	up.StartPolling(journal.PollConfig{Interval: time.Hour, UploadOnly: true})
 	(&rig{fs: fs}).writeFile(t, 1, "f", "the backup's copy")

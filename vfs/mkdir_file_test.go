@@ -11,7 +11,6 @@ import (
 	"github.com/ferry-fs/ferry/cache"
 	"github.com/ferry-fs/ferry/journal"
 	"github.com/ferry-fs/ferry/remote"
-	"github.com/ferry-fs/ferry/remote/local"
 )
 
 // TestMkdirWhereAFileCameMeanwhile: a directory x made here waits to go
@@ -23,11 +22,7 @@ import (
 // went up.
 func TestMkdirWhereAFileCameMeanwhile(t *testing.T) {
 	ctx := context.Background()
-	root := t.TempDir()
-	l, err := local.New(root)
-	if err != nil {
-		t.Fatal(err)
-	}
+	l, root := newLocal(t)
 	fs, up := newSynced(t, l, journal.Config{WriteBack: time.Hour, Device: "devB"})
 	x, err := fs.Mkdir(cache.RootID, "x", 0o755, Caller{})
 	if err != nil {
@@ -70,11 +65,7 @@ func TestMkdirWhereAFileCameMeanwhile(t *testing.T) {
 // conflict name; its upload failed for good, trying to keep "theirs"
 // aside by copying a directory.
 func TestBackupFileWhereItsDirectoryStays(t *testing.T) {
-	root := t.TempDir()
-	l, err := local.New(root)
-	if err != nil {
-		t.Fatal(err)
-	}
+	l, root := newLocal(t)
 	fs, up := newSynced(t, l, journal.Config{Device: "devU", UploadOnly: true, KeepDeletes: true})
 	r := &rig{fs: fs}
 	d, err := fs.Mkdir(cache.RootID, "d", 0o755, Caller{})

@@ -8,7 +8,6 @@ import (
 
 	"github.com/ferry-fs/ferry/journal"
 	"github.com/ferry-fs/ferry/remote"
-	"github.com/ferry-fs/ferry/remote/local"
 )
 
 // TestPinWhileRemoteChangeDownloads: `ferry pin` of a file only on the
@@ -18,10 +17,7 @@ import (
 // device, so the pinned file was not available offline.
 func TestPinWhileRemoteChangeDownloads(t *testing.T) {
 	ctx := context.Background()
-	l, err := local.New(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	l, _ := newLocal(t)
 	rem := &stallGet{Local: l}
 	meta := remote.Meta{ModTime: time.Unix(1e9, 0), Mode: 0o644}
 	v1, v2 := "version 1\n", "version 2, newer\n"

@@ -12,7 +12,6 @@ import (
 	"github.com/ferry-fs/ferry/cache"
 	"github.com/ferry-fs/ferry/journal"
 	"github.com/ferry-fs/ferry/remote"
-	"github.com/ferry-fs/ferry/remote/local"
 )
 
 // TestPollPutThenMoveOfOwnFile: this device uploads b.txt; another device
@@ -32,10 +31,7 @@ func TestPollPutThenDeleteOfOwnFile(t *testing.T) { pollPutThenTake(t, true) }
 
 func pollPutThenTake(t *testing.T, del bool) {
 	ctx := context.Background()
-	l, err := local.New(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	l, _ := newLocal(t)
 	fs, up := newSynced(t, l, journal.Config{Device: "devB", DeviceID: "b1"})
 	up.StartPolling(journal.PollConfig{Interval: time.Hour})
 	(&rig{fs: fs}).writeFile(t, cache.RootID, "b.txt", "mine")

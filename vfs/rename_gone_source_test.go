@@ -7,7 +7,6 @@ import (
 
 	"github.com/ferry-fs/ferry/cache"
 	"github.com/ferry-fs/ferry/journal"
-	"github.com/ferry-fs/ferry/remote/local"
 )
 
 // TestRenameOverOursWhenSourceVanished: b.txt is renamed here over a.txt,
@@ -17,11 +16,7 @@ import (
 // here. It used to write only where nothing was, so it was refused and
 // made a conflict copy of this device's own file.
 func TestRenameOverOursWhenSourceVanished(t *testing.T) {
-	root := t.TempDir()
-	l, err := local.New(root)
-	if err != nil {
-		t.Fatal(err)
-	}
+	l, root := newLocal(t)
 	fs, up := newSynced(t, l, journal.Config{Device: "devA"})
 	for _, name := range []string{"a.txt", "b.txt"} {
 		(&rig{fs: fs}).writeFile(t, cache.RootID, name, "content of "+name)

@@ -43,10 +43,7 @@ func (l *listFails) Watch(ctx context.Context, fn func(remote.Changes)) error {
 // device added stayed out of sight until a rescan.
 func TestSettleMovedRetries(t *testing.T) {
 	ctx := context.Background()
-	l, err := local.New(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	l, _ := newLocal(t)
 	rem := &listFails{Local: l, path: "e"}
 	fs, up := newSynced(t, rem, journal.Config{Device: "devA", DeviceID: "a1"})
 	up.StartPolling(journal.PollConfig{Interval: 20 * time.Millisecond})
@@ -100,11 +97,7 @@ func TestSettleRetryOfAGoneDirectory(t *testing.T) {
 			name = "replaced by a file"
 		}
 		t.Run(name, func(t *testing.T) {
-			root := t.TempDir()
-			l, err := local.New(root)
-			if err != nil {
-				t.Fatal(err)
-			}
+			l, root := newLocal(t)
 			rem := &listFails{Local: l, path: "e"}
 			fs, up := newSynced(t, rem, journal.Config{Device: "devA", DeviceID: "a1"})
 			up.StartPolling(journal.PollConfig{Interval: 20 * time.Millisecond})

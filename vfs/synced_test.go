@@ -8,6 +8,7 @@ import (
 	"github.com/ferry-fs/ferry/cache"
 	"github.com/ferry-fs/ferry/journal"
 	"github.com/ferry-fs/ferry/remote"
+	"github.com/ferry-fs/ferry/remote/local"
 )
 
 // newSynced makes an FS over a fresh cache with an uploader to rem, wired
@@ -40,6 +41,17 @@ func newSynced(t *testing.T, rem remote.Remote, cfg journal.Config) (*FS, *journ
 	t.Cleanup(up.Close)
 	fs.SetFetcher(up)
 	return fs, up
+}
+
+// newLocal is a folder remote on a fresh directory, and that directory.
+func newLocal(t *testing.T) (*local.Local, string) {
+	t.Helper()
+	root := t.TempDir()
+	l, err := local.New(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l, root
 }
 
 // absent reports whether node id is marked as having its content only on

@@ -10,7 +10,6 @@ import (
 
 	"github.com/ferry-fs/ferry/journal"
 	"github.com/ferry-fs/ferry/remote"
-	"github.com/ferry-fs/ferry/remote/local"
 )
 
 // TestTruncateToZeroOfRemoteOnlyFile: truncate(2) to 0 of a file whose
@@ -19,11 +18,7 @@ import (
 // were still the remote's copy, unlike after open with O_TRUNC.
 func TestTruncateToZeroOfRemoteOnlyFile(t *testing.T) {
 	ctx := context.Background()
-	root := t.TempDir()
-	l, err := local.New(root)
-	if err != nil {
-		t.Fatal(err)
-	}
+	l, root := newLocal(t)
 	meta := remote.Meta{ModTime: time.Unix(1e9, 0), Mode: 0o644}
 	e, err := l.Put(ctx, "f.txt", strings.NewReader("remote content"), 14, meta, remote.Cond{IfNoneMatch: true})
 	if err != nil {
