@@ -303,6 +303,9 @@ func (u *Uploader) setMeta(ctx context.Context, id uint64, path string) error {
 // someone else changed the remote and returns remote.ErrPrecondition.
 func (u *Uploader) put(ctx context.Context, a *action, path string) (note, hash string, err error) {
 	id := a.node
+	if u.steppedAside(a) {
+		return u.unput(ctx, a, path, a.stray)
+	}
 	c, err := u.src.OpenContent(id)
 	if errors.Is(err, ErrGone) {
 		return "node gone before upload: nothing to do", "", nil
@@ -425,6 +428,9 @@ func (u *Uploader) put(ctx context.Context, a *action, path string) (note, hash 
 	if err != nil {
 		return "", "", err
 	}
+	if u.steppedAside(a) {
+		return u.unput(ctx, a, path, e.Version)
+	}
 	// The remote holds this version now, even if the file changed since it
 	// was read: the retry's conditional write must expect it.
 	now := uploaded{Path: path, Hash: hash, Version: e.Version}
@@ -437,6 +443,31 @@ func (u *Uploader) put(ctx context.Context, a *action, path string) (note, hash 
 	u.stats.UploadedBytes += c.Size
 	u.mu.Unlock()
 	return "uploaded", hash, nil
+}
+
+// steppedAside reports whether a conflict copy took the place of a's
+// file while a ran.
+func (u *Uploader) steppedAside(a *action) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return a.steppedAside
+}
+
+// unput removes the version v (if any) that put a left at p after its file
+// stepped aside to a conflict name, which goes up on its own: this device
+// no longer shows the file at p, and must not leave it there for others.
+func (u *Uploader) unput(ctx context.Context, a *action, p, v string) (note, hash string, err error) {
+	if up, ok := u.loadUploaded(a.node); ok && up.Path == p {
+		u.saveUploaded(a.node, nil)
+	}
+	if v != "" {
+		err := u.remote.Delete(ctx, p, remote.Cond{IfMatch: v})
+		if err != nil && !errors.Is(err, remote.ErrNotFound) && !errors.Is(err, remote.ErrPrecondition) {
+			a.stray = v // the retry removes it
+			return "", "", err
+		}
+	}
+	return "superseded by a conflict copy while it went up: not left at the old name", "", nil
 }
 
 // ownUpload looks at what made a conditional write fail. If the remote

@@ -147,6 +147,15 @@ func (u *Uploader) keepBoth(id uint64, e remote.Entry) (string, error) {
 // the old name is dropped and its record forgotten.
 func (u *Uploader) stepAside(id uint64) (string, error) {
 	u.dropPending(id, "superseded by a conflict copy")
+	// An upload of it under way may still land at the old name, where
+	// nothing is (their version deleted since): it must not stay there.
+	u.mu.Lock()
+	for _, a := range u.plan.acts {
+		if a != nil && a.node == id && a.running {
+			a.steppedAside = true
+		}
+	}
+	u.mu.Unlock()
 	u.saveUploaded(id, nil)
 	return u.conflictCopy(id, u.conflictSuffix())
 }

@@ -1,0 +1,99 @@
+package vfs
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ferry-fs/ferry/cache"
+	"github.com/ferry-fs/ferry/journal"
+	"github.com/ferry-fs/ferry/remote"
+	"github.com/ferry-fs/ferry/remote/local"
+)
+
+// holdPut holds the first Put of the armed path until released, then
+// lets it through: an upload under way at the worst time.
+type holdPut struct {
+	*local.Local
+	put gate
+}
+
+func (h *holdPut) Put(ctx context.Context, p string, r io.Reader, size int64, m remote.Meta, c remote.Cond) (remote.Entry, error) {
+	h.put.wait(p)
+	return h.Local.Put(ctx, p, r, size, m, c)
+}
+
+// TestPollConflictWhileNewFileUploads: a new file b.txt goes up here
+// while another device has put b.txt and deleted it again. The poll
+// applies their put while this device's upload runs: both sides changed
+// b.txt, so this one steps aside to a conflict name and goes up there,
+// and their delete then takes their b.txt away. The upload under way,
+// conditional on nothing being at b.txt, still landed there, and stayed
+// on the remote (other devices showed it) though this device no longer
+// shows b.txt: only a rescan brought it back.
+func TestPollConflictWhileNewFileUploads(t *testing.T) {
+	ctx := context.Background()
+	l, _ := newLocal(t)
+	rem := &holdPut{Local: l}
+	fs, up := newSynced(t, rem, journal.Config{Device: "devB", DeviceID: "b1"})
+	up.StartPolling(journal.PollConfig{Interval: time.Hour})
+
+	// The other device: puts b.txt, then deletes it.
+	meta := remote.Meta{ModTime: time.Unix(1e9, 0), Mode: 0o644}
+	theirs := "device A, write 10"
+	put, err := l.Put(ctx, "b.txt", strings.NewReader(theirs), int64(len(theirs)), meta, remote.Cond{IfNoneMatch: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Delete(ctx, "b.txt", remote.Cond{IfMatch: put.Version}); err != nil {
+		t.Fatal(err)
+	}
+
+	// This device writes b.txt; its upload is held on the way.
+	entered, release := make(chan struct{}), make(chan struct{})
+	rem.put.mu.Lock()
+	rem.put.path, rem.put.entered, rem.put.release = "b.txt", entered, release
+	rem.put.mu.Unlock()
+	ours := "device B, write 22"
+	(&rig{fs: fs}).writeFile(t, cache.RootID, "b.txt", ours)
+	fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	flushed := make(chan struct{})
+	go func() { defer close(flushed); up.Flush(fctx) }()
+	<-entered
+
+	data, _ := json.Marshal(map[string]any{"device": "devA", "changes": []journal.Change{
+		change("put", put), {Op: "delete", Path: "b.txt", Version: put.Version}}})
+	name := fmt.Sprintf("log/%020d-%s-%010d.json", time.Now().UnixNano(), "a1", 1)
+	if err := l.PutArea(ctx, name, data); err != nil {
+		t.Fatal(err)
+	}
+	if err := up.PollOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	<-flushed
+	flushAll(t, up)
+
+	_, _, shown := fs.NodeAt("b.txt")
+	_, onRemote := l.Stat(ctx, "b.txt")
+	if shown != (onRemote == nil) {
+		t.Errorf("b.txt: shown here %v, on the remote %v", shown, onRemote == nil)
+	}
+	copies := 0
+	var names []string
+	l.List(ctx, "", func(e remote.Entry) error {
+		names = append(names, e.Path)
+		if strings.HasPrefix(e.Path, "b (conflict") {
+			copies++
+		}
+		return nil
+	})
+	if copies != 1 {
+		t.Errorf("remote holds %v, want one conflict copy of b.txt", names)
+	}
+}
