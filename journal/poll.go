@@ -301,7 +301,10 @@ func (u *Uploader) recheck(ctx context.Context, changes []Change) []Change {
 			// needs it in place: without it, the one this device holds
 			// there (which the put replaced) counts as another version
 			// than the one taken, and stays.
-			if takenLater(changes[i+1:], c) {
+			// Only a file the mount shows there needs it: applying the
+			// put for nothing would make its directories here, which the
+			// move or delete then leaves behind.
+			if _, dir, here := u.cfg.Tree.NodeAt(c.Path); here && !dir && takenLater(changes[i+1:], c) {
 				out = append(out, c)
 			}
 			continue
