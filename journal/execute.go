@@ -303,7 +303,7 @@ func (u *Uploader) setMeta(ctx context.Context, id uint64, path string) error {
 // someone else changed the remote and returns remote.ErrPrecondition.
 func (u *Uploader) put(ctx context.Context, a *action, path string) (note, hash string, err error) {
 	id := a.node
-	if u.steppedAside(a) {
+	if u.dropped(a) {
 		return u.unput(ctx, a, path, a.stray)
 	}
 	c, err := u.src.OpenContent(id)
@@ -428,7 +428,7 @@ func (u *Uploader) put(ctx context.Context, a *action, path string) (note, hash 
 	if err != nil {
 		return "", "", err
 	}
-	if u.steppedAside(a) {
+	if u.dropped(a) {
 		return u.unput(ctx, a, path, e.Version)
 	}
 	// The remote holds this version now, even if the file changed since it
@@ -445,17 +445,17 @@ func (u *Uploader) put(ctx context.Context, a *action, path string) (note, hash 
 	return "uploaded", hash, nil
 }
 
-// steppedAside reports whether a conflict copy took the place of a's
-// file while a ran.
-func (u *Uploader) steppedAside(a *action) bool {
+// dropped reports whether dropPending superseded a while it ran.
+func (u *Uploader) dropped(a *action) bool {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	return a.steppedAside
+	return a.dropped
 }
 
-// unput removes the version v (if any) that put a left at p after its file
-// stepped aside to a conflict name, which goes up on its own: this device
-// no longer shows the file at p, and must not leave it there for others.
+// unput removes the version v (if any) that put a left at p after it was
+// dropped (its file stepped aside to a conflict name, which goes up on its
+// own): this device no longer shows the file at p, and must not leave it
+// there for others.
 func (u *Uploader) unput(ctx context.Context, a *action, p, v string) (note, hash string, err error) {
 	if up, ok := u.loadUploaded(a.node); ok && up.Path == p {
 		u.saveUploaded(a.node, nil)
@@ -467,7 +467,7 @@ func (u *Uploader) unput(ctx context.Context, a *action, p, v string) (note, has
 			return "", "", err
 		}
 	}
-	return "superseded by a conflict copy while it went up: not left at the old name", "", nil
+	return "superseded while it went up: not left at the old name", "", nil
 }
 
 // ownUpload looks at what made a conditional write fail. If the remote

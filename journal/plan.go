@@ -50,11 +50,10 @@ type action struct {
 	// missing: an earlier attempt found the file gone on the remote, and
 	// polled in case it had moved there rather than been deleted.
 	missing bool
-	// steppedAside: a conflict copy took the node's place while the action
-	// ran (see stepAside); stray is a version it left at its path that a
-	// retry must remove.
-	steppedAside bool
-	stray        string
+	// dropped: dropPending superseded the action while it ran; stray is a
+	// version it left at its path that a retry must remove.
+	dropped bool
+	stray   string
 }
 
 func (a *action) paths() []string {

@@ -92,12 +92,18 @@ func (u *Uploader) pendingBesides(a *action) bool {
 }
 
 // dropPending removes the waiting actions of node id and marks their ops
-// done with note: a conflict copy replaces them.
+// done with note: something else (a conflict copy, the remote's version)
+// replaces them. A running one is marked dropped: an upload under way must
+// not stay at the old name (see put).
 func (u *Uploader) dropPending(id uint64, note string) {
 	var ops []*Op
 	u.mu.Lock()
 	for _, a := range u.plan.acts {
-		if a != nil && a.node == id && !a.running {
+		switch {
+		case a == nil || a.node != id:
+		case a.running:
+			a.dropped = true
+		default:
 			u.plan.remove(a)
 			ops = append(ops, a.ops...)
 		}
@@ -147,15 +153,6 @@ func (u *Uploader) keepBoth(id uint64, e remote.Entry) (string, error) {
 // the old name is dropped and its record forgotten.
 func (u *Uploader) stepAside(id uint64) (string, error) {
 	u.dropPending(id, "superseded by a conflict copy")
-	// An upload of it under way may still land at the old name, where
-	// nothing is (their version deleted since): it must not stay there.
-	u.mu.Lock()
-	for _, a := range u.plan.acts {
-		if a != nil && a.node == id && a.running {
-			a.steppedAside = true
-		}
-	}
-	u.mu.Unlock()
 	u.saveUploaded(id, nil)
 	return u.conflictCopy(id, u.conflictSuffix())
 }
