@@ -432,24 +432,39 @@ func (u *Uploader) hold(c Change) bool {
 
 const metaKeyHeld = "held-deletes"
 
+// saveMeta stores v as JSON under key in the metadata bucket; an empty
+// slice (or nil) removes the key.
+func (u *Uploader) saveMeta(key string, v any) {
+	b := new(cache.Batch)
+	data, _ := json.Marshal(v)
+	if string(data) == "null" || string(data) == "[]" {
+		b.Delete(cache.Meta, []byte(key))
+	} else {
+		b.Put(cache.Meta, []byte(key), data)
+	}
+	u.commit(b)
+}
+
+// loadMeta reads into v what saveMeta stored under key, if anything.
+func (u *Uploader) loadMeta(key string, v any) {
+	u.store.View(func(tx *bolt.Tx) error {
+		if data := cache.BucketOf(tx, cache.Meta).Get([]byte(key)); data != nil {
+			json.Unmarshal(data, v)
+		}
+		return nil
+	})
+}
+
 // saveHeld persists the held deletes, so that a remount keeps them.
 // Callers hold pollMu.
 func (u *Uploader) saveHeld() {
-	b := new(cache.Batch)
-	v, _ := json.Marshal(u.poll.held)
-	b.Put(cache.Meta, []byte(metaKeyHeld), v)
-	u.commit(b)
+	u.saveMeta(metaKeyHeld, u.poll.held)
 }
 
 // loadHeld reads the held deletes a previous run saved. Callers hold pollMu.
 func (u *Uploader) loadHeld() {
 	var held []Change
-	u.store.View(func(tx *bolt.Tx) error {
-		if v := cache.BucketOf(tx, cache.Meta).Get([]byte(metaKeyHeld)); v != nil {
-			json.Unmarshal(v, &held)
-		}
-		return nil
-	})
+	u.loadMeta(metaKeyHeld, &held)
 	for _, c := range held {
 		u.hold(c)
 	}
@@ -717,9 +732,6 @@ func (u *Uploader) uploadedPaths() []string {
 	return paths
 }
 
-// reupload uploads again the files a rescan found deleted on the remote,
-// and ignores every other remote change: the backup mode. Callers hold
-// pollMu.
 // ownGone returns, as deletes, the changes in a poll of the log that took
 // away a version this device uploaded and still shows: deleted, or moved
 // elsewhere, by another device.
@@ -751,6 +763,9 @@ func (u *Uploader) ownGone(ctx context.Context, changes []Change) []Change {
 	return gone
 }
 
+// reupload uploads again the files a rescan found deleted on the remote,
+// and ignores every other remote change: the backup mode. Callers hold
+// pollMu.
 func (u *Uploader) reupload(changes []Change) error {
 	for _, c := range changes {
 		if c.Op != changeDelete {

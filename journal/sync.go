@@ -391,7 +391,8 @@ func (u *Uploader) applyMove(c Change) error {
 
 // settleMoved makes the mount show below directory to what the remote has
 // there, after this device's move a took a directory there (nil: a move
-// settled later, see settlePending). The move took the remote's versions,
+// settled later, see settlePending, or a directory another device made
+// where a file of this one stood). The move took the remote's versions,
 // which may be newer than the ones shown here: changed on another device
 // while this one could not hear of it. Files made or deleted there
 // meanwhile come and go too. It reports false when changes here still
@@ -405,10 +406,12 @@ func (u *Uploader) settleMoved(ctx context.Context, to string, a *action) (bool,
 		return true, nil
 	}
 	start := time.Now()
+	// The files this device knows there: the records of what the mount
+	// shows below to, not a decode of every record it has.
 	var known []string
-	for _, p := range u.uploadedPaths() {
-		if isBelow(p, to) {
-			known = append(known, p)
+	for _, id := range u.cfg.Tree.NodesUnder(to) {
+		if up, ok := u.loadUploaded(id); ok && isBelow(up.Path, to) {
+			known = append(known, up.Path)
 		}
 	}
 	var changes []Change
@@ -514,37 +517,12 @@ func (u *Uploader) settleAgain(ctx context.Context, to string) (bool, error) {
 // unsettled reads the list settleLater keeps. Callers hold settleMu.
 func (u *Uploader) unsettled() []string {
 	var dirs []string
-	u.store.View(func(tx *bolt.Tx) error {
-		if v := cache.BucketOf(tx, cache.Meta).Get([]byte(metaKeyUnsettled)); v != nil {
-			json.Unmarshal(v, &dirs)
-		}
-		return nil
-	})
+	u.loadMeta(metaKeyUnsettled, &dirs)
 	return dirs
 }
 
 // saveUnsettled replaces the list settleLater keeps. Callers hold settleMu.
-func (u *Uploader) saveUnsettled(dirs []string) {
-	b := new(cache.Batch)
-	if len(dirs) == 0 {
-		b.Delete(cache.Meta, []byte(metaKeyUnsettled))
-	} else {
-		v, _ := json.Marshal(dirs)
-		b.Put(cache.Meta, []byte(metaKeyUnsettled), v)
-	}
-	u.commit(b)
-}
-
-// showDir makes the mount show what the remote directory e holds.
-func (u *Uploader) showDir(ctx context.Context, e remote.Entry) error {
-	var changes []Change
-	if err := u.listNew(ctx, e, &changes, nil); err != nil || len(changes) == 0 {
-		return err
-	}
-	u.pollMu.Lock()
-	defer u.pollMu.Unlock()
-	return u.applyChanges(changes)
-}
+func (u *Uploader) saveUnsettled(dirs []string) { u.saveMeta(metaKeyUnsettled, dirs) }
 
 // dirStepsAside resolves a directory made here (a, its mkdir) where another
 // device made a file, e: the directory steps aside to a conflict name, with
@@ -707,8 +685,7 @@ func (u *Uploader) conflictOnPut(ctx context.Context, a *action, p string) (stri
 		if e.Dir {
 			// A directory there, which the backup keeps (a local rm -r
 			// stays local): the file goes up beside it, at a conflict name.
-			dir, base := path.Split(p)
-			aside := dir + ConflictName(base, u.conflictSuffix(), false)
+			aside, _ := u.freeConflictName(p, false)
 			note, _, err := u.putAt(ctx, a, aside)
 			if err == nil {
 				note = "a directory is there on the remote: uploaded beside it as " + path.Base(aside)
@@ -724,8 +701,8 @@ func (u *Uploader) conflictOnPut(ctx context.Context, a *action, p string) (stri
 	if e.Dir {
 		// Another device made a directory here: what it holds shows too
 		// (its log entries may have come while this file stood there).
-		if err := u.showDir(ctx, e); err != nil {
-			return "", err
+		if settled, err := u.settleMoved(ctx, e.Path, nil); err != nil || !settled {
+			u.settleLater(e.Path)
 		}
 	}
 	if copyPath == "" {
