@@ -554,19 +554,28 @@ func (u *Uploader) dirStepsAside(a *action, e remote.Entry) error {
 // nine are taken).
 func (u *Uploader) freeConflictName(p string, dir bool) (string, bool) {
 	parent, base := path.Split(p)
-	suffix := u.conflictSuffix()
-	to := ""
+	name, free := FreeConflictName(base, u.conflictSuffix(), dir, func(name string) bool {
+		_, _, taken := u.cfg.Tree.NodeAt(parent + name)
+		return taken
+	})
+	return parent + name, free
+}
+
+// FreeConflictName returns ConflictName(name, suffix, dir), numbered " 2",
+// " 3" ... inside the suffix's parentheses while taken says the name is in
+// use: the first free one, or the ninth and false.
+func FreeConflictName(name, suffix string, dir bool, taken func(string) bool) (string, bool) {
+	c := ""
 	for i := 1; i < 10; i++ {
 		s := suffix
 		if i > 1 {
 			s = strings.TrimSuffix(suffix, ")") + fmt.Sprintf(" %d)", i)
 		}
-		to = parent + ConflictName(base, s, dir)
-		if _, _, taken := u.cfg.Tree.NodeAt(to); !taken {
-			return to, true
+		if c = ConflictName(name, s, dir); !taken(c) {
+			return c, true
 		}
 	}
-	return to, false
+	return c, false
 }
 
 // mkdirWhereMoved handles a mkdir refused (a file is in the way) of a

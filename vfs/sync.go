@@ -2,7 +2,6 @@ package vfs
 
 import (
 	"errors"
-	"fmt"
 	"os"
 	"path"
 	"strings"
@@ -481,18 +480,11 @@ func (fs *FS) ConflictCopy(id uint64, suffix string) (string, error) {
 		return "", err
 	}
 	oldPath := fs.path(n)
-	name := ""
-	for i := 1; ; i++ {
-		s := suffix
-		if i > 1 {
-			s = strings.TrimSuffix(suffix, ")") + fmt.Sprintf(" %d)", i)
-		}
-		name = ConflictName(n.Name, s, n.isDir())
-		if _, taken := p.children[name]; !taken || i > 9 {
-			break
-		}
-	}
-	if _, taken := p.children[name]; taken {
+	name, free := journal.FreeConflictName(n.Name, suffix, n.isDir(), func(name string) bool {
+		_, taken := p.children[name]
+		return taken
+	})
+	if !free {
 		return "", syscall.EEXIST
 	}
 	newPath, err := fs.checkName(p, name, n.Kind)
