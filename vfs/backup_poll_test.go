@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -39,10 +38,7 @@ func TestBackupPollLeavesANewerFile(t *testing.T) {
 	if err := l.PutArea(ctx, name, []byte(logged)); err != nil {
 		t.Fatal(err)
 	}
-	meta := remote.Meta{ModTime: time.Unix(1e9, 0), Mode: 0o644}
-	if _, err := l.Put(ctx, "f", strings.NewReader("theirs, newer"), 13, meta, remote.Cond{IfNoneMatch: true}); err != nil {
-		t.Fatal(err)
-	}
+	putTheirs(t, l, "f", "theirs, newer", remote.Cond{IfNoneMatch: true})
 
 	if err := up.PollOnce(ctx); err != nil {
 		t.Fatal(err)

@@ -1,7 +1,6 @@
 package vfs
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,7 +20,6 @@ import (
 // must not move their file; it retried at x for good, and nothing after it
 // went up.
 func TestMkdirWhereAFileCameMeanwhile(t *testing.T) {
-	ctx := context.Background()
 	l, root := newLocal(t)
 	fs, up := newSynced(t, l, journal.Config{WriteBack: time.Hour, Device: "devB"})
 	x, err := fs.Mkdir(cache.RootID, "x", 0o755, Caller{})
@@ -30,11 +28,7 @@ func TestMkdirWhereAFileCameMeanwhile(t *testing.T) {
 	}
 	(&rig{fs: fs}).writeFile(t, x.Ino, "in-b.txt", "in B's directory x")
 
-	meta := remote.Meta{ModTime: time.Unix(1e9, 0), Mode: 0o644}
-	theirs, err := l.Put(ctx, "x", strings.NewReader("their file x"), 12, meta, remote.Cond{IfNoneMatch: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	theirs := putTheirs(t, l, "x", "their file x", remote.Cond{IfNoneMatch: true})
 	if err := up.ApplyChange(change("put", theirs)); err != nil { // the poller
 		t.Fatal(err)
 	}

@@ -63,19 +63,14 @@ func (s *stallGet) changeWhileFetching(t *testing.T, up *journal.Uploader, old r
 // were empty, and the writes were taken for metadata of the remote's copy,
 // lost to the next remote change.
 func TestOpenWhileRemoteChangeKeepsWrites(t *testing.T) {
-	ctx := context.Background()
 	root := t.TempDir()
 	l, err := local.New(root)
 	if err != nil {
 		t.Fatal(err)
 	}
 	rem := &stallGet{Local: l}
-	meta := remote.Meta{ModTime: time.Unix(1e9, 0), Mode: 0o644}
 	v1, v2, ours := "device A, write 8\n", "device A, write 9, newer\n", "device B, write 25\n"
-	e1, err := l.Put(ctx, "b.txt", strings.NewReader(v1), int64(len(v1)), meta, remote.Cond{IfNoneMatch: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e1 := putTheirs(t, l, "b.txt", v1, remote.Cond{IfNoneMatch: true})
 
 	fs, up := newSynced(t, rem, journal.Config{Device: "devB"})
 	if err := up.ApplyChange(change("put", e1)); err != nil {
@@ -109,11 +104,7 @@ func TestOpenWhileRemoteChangeKeepsWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	fs.Release(fh)
-	fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	if failed, err := up.Flush(fctx); err != nil || len(failed) > 0 {
-		t.Fatalf("flush: %v %v", failed, err)
-	}
+	flushAll(t, up)
 	if b, err := os.ReadFile(filepath.Join(root, "b.txt")); err != nil || string(b) != ours {
 		t.Errorf("remote b.txt holds %q (%v), want this device's write %q", b, err, ours)
 	}

@@ -1,10 +1,7 @@
 package vfs
 
 import (
-	"context"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/ferry-fs/ferry/journal"
 	"github.com/ferry-fs/ferry/remote"
@@ -16,15 +13,10 @@ import (
 // version the mount shows now. It returned with the file still not on this
 // device, so the pinned file was not available offline.
 func TestPinWhileRemoteChangeDownloads(t *testing.T) {
-	ctx := context.Background()
 	l, _ := newLocal(t)
 	rem := &stallGet{Local: l}
-	meta := remote.Meta{ModTime: time.Unix(1e9, 0), Mode: 0o644}
 	v1, v2 := "version 1\n", "version 2, newer\n"
-	e1, err := l.Put(ctx, "b.txt", strings.NewReader(v1), int64(len(v1)), meta, remote.Cond{IfNoneMatch: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e1 := putTheirs(t, l, "b.txt", v1, remote.Cond{IfNoneMatch: true})
 	fs, up := newSynced(t, rem, journal.Config{Device: "devB"})
 	if err := up.ApplyChange(change("put", e1)); err != nil {
 		t.Fatal(err)

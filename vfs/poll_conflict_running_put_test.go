@@ -43,12 +43,8 @@ func TestPollConflictWhileNewFileUploads(t *testing.T) {
 	up.StartPolling(journal.PollConfig{Interval: time.Hour})
 
 	// The other device: puts b.txt, then deletes it.
-	meta := remote.Meta{ModTime: time.Unix(1e9, 0), Mode: 0o644}
 	theirs := "device A, write 10"
-	put, err := l.Put(ctx, "b.txt", strings.NewReader(theirs), int64(len(theirs)), meta, remote.Cond{IfNoneMatch: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	put := putTheirs(t, l, "b.txt", theirs, remote.Cond{IfNoneMatch: true})
 	if err := l.Delete(ctx, "b.txt", remote.Cond{IfMatch: put.Version}); err != nil {
 		t.Fatal(err)
 	}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"strings"
 	"testing"
 	"time"
 
@@ -42,12 +41,8 @@ func pollPutThenTake(t *testing.T, del bool) {
 	}
 
 	// The other device: replaces b.txt, then moves it to g.txt.
-	meta := remote.Meta{ModTime: time.Unix(1e9, 0), Mode: 0o644}
 	theirs := "theirs, replacing mine"
-	put, err := l.Put(ctx, "b.txt", strings.NewReader(theirs), int64(len(theirs)), meta, remote.Cond{IfMatch: mine.Version})
-	if err != nil {
-		t.Fatal(err)
-	}
+	put := putTheirs(t, l, "b.txt", theirs, remote.Cond{IfMatch: mine.Version})
 	var then journal.Change
 	if del {
 		if err := l.Delete(ctx, "b.txt", remote.Cond{IfMatch: put.Version}); err != nil {

@@ -76,12 +76,8 @@ func TestRenameAfterRefusedUploadKeepsTheirs(t *testing.T) {
 			}
 		}
 	}
-	fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
 	for range 3 {
-		if failed, err := up.Flush(fctx); err != nil || len(failed) > 0 {
-			t.Fatalf("flush: %v %v", failed, err)
-		}
+		flushAll(t, up)
 	}
 	if !rem.done.Load() {
 		t.Fatal("the upload of a.txt was never tried")

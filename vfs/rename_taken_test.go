@@ -43,15 +43,11 @@ func TestRenameOntoTakenShowsWhatMoved(t *testing.T) {
 		t.Fatal(err)
 	}
 	rem := &stallStat{Local: l}
-	meta := remote.Meta{ModTime: time.Unix(1e9, 0), Mode: 0o644}
 	ours, theirs := strings.Repeat("b", 27), strings.Repeat("A", 28)
 	if err := l.Mkdir(ctx, "d", remote.Meta{ModTime: time.Unix(1e9, 0), Mode: 0o755}); err != nil {
 		t.Fatal(err)
 	}
-	eb, err := l.Put(ctx, "b.txt", strings.NewReader(ours), 27, meta, remote.Cond{IfNoneMatch: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	eb := putTheirs(t, l, "b.txt", ours, remote.Cond{IfNoneMatch: true})
 
 	fs, up := newSynced(t, rem, journal.Config{Device: "devB"})
 	if err := up.ApplyChange(journal.Change{Op: "mkdir", Path: "d", Dir: true}); err != nil {
@@ -70,19 +66,12 @@ func TestRenameOntoTakenShowsWhatMoved(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-entered // the move has loaded its record and asks about d/e.txt
-	ea, err := l.Put(ctx, "d/e.txt", strings.NewReader(theirs), 28, meta, remote.Cond{IfNoneMatch: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ea := putTheirs(t, l, "d/e.txt", theirs, remote.Cond{IfNoneMatch: true})
 	if err := up.ApplyChange(change("put", ea)); err != nil { // the poller
 		t.Fatal(err)
 	}
 	close(rem.release)
-	fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	if failed, err := up.Flush(fctx); err != nil || len(failed) > 0 {
-		t.Fatalf("flush: %v %v", failed, err)
-	}
+	flushAll(t, up)
 
 	fs.mu.Lock()
 	d, _ := fs.dir(did)

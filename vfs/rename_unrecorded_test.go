@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -45,12 +44,8 @@ func TestRenameOfUnuploadedFileKeepsItsContent(t *testing.T) {
 		t.Fatal(err)
 	}
 	rem := &stallPut{stallStat: &stallStat{Local: l}}
-	meta := remote.Meta{ModTime: time.Unix(1e9, 0), Mode: 0o644, Hash: strings.Repeat("ab", 32)}
 	theirs, ours := "device A, write 15\n", "device B, write 20\n"
-	eg, err := l.Put(ctx, "g.txt", strings.NewReader(theirs), int64(len(theirs)), meta, remote.Cond{IfNoneMatch: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	eg := putTheirs(t, l, "g.txt", theirs, remote.Cond{IfNoneMatch: true})
 
 	fs, up := newSynced(t, rem, journal.Config{Device: "devB"})
 	if err := up.ApplyChange(change("put", eg)); err != nil { // downloaded: its record knows the hash
@@ -105,11 +100,7 @@ func TestRenameOfUnuploadedFileKeepsItsContent(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	close(gRelease)
-	fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	if failed, err := up.Flush(fctx); err != nil || len(failed) > 0 {
-		t.Fatalf("flush: %v %v", failed, err)
-	}
+	flushAll(t, up)
 
 	got := map[string]string{}
 	for _, p := range []string{"a.txt", "b.txt"} {

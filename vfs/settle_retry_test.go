@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"os"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -42,7 +41,6 @@ func (l *listFails) Watch(ctx context.Context, fn func(remote.Changes)) error {
 // the polls that follow try again until it works; before, the file another
 // device added stayed out of sight until a rescan.
 func TestSettleMovedRetries(t *testing.T) {
-	ctx := context.Background()
 	l, _ := newLocal(t)
 	rem := &listFails{Local: l, path: "e"}
 	fs, up := newSynced(t, rem, journal.Config{Device: "devA", DeviceID: "a1"})
@@ -57,10 +55,7 @@ func TestSettleMovedRetries(t *testing.T) {
 
 	// Another device adds d/new.txt and logs nothing: only a listing of
 	// the directory shows it.
-	meta := remote.Meta{ModTime: time.Unix(1e9, 0), Mode: 0o644}
-	if _, err := l.Put(ctx, "d/new.txt", strings.NewReader("theirs"), 6, meta, remote.Cond{IfNoneMatch: true}); err != nil {
-		t.Fatal(err)
-	}
+	putTheirs(t, l, "d/new.txt", "theirs", remote.Cond{IfNoneMatch: true})
 	rem.fails.Store(2)
 	if err := fs.Rename(cache.RootID, "d", cache.RootID, "e", 0); err != nil {
 		t.Fatal(err)
@@ -145,14 +140,5 @@ func TestSettleRetryOfAGoneDirectory(t *testing.T) {
 				}
 			}
 		})
-	}
-}
-
-func flushAll(t *testing.T, up *journal.Uploader) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if failed, err := up.Flush(ctx); err != nil || len(failed) > 0 {
-		t.Fatalf("flush: %v %v", failed, err)
 	}
 }

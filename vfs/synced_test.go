@@ -1,6 +1,8 @@
 package vfs
 
 import (
+	"context"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -41,6 +43,29 @@ func newSynced(t *testing.T, rem remote.Remote, cfg journal.Config) (*FS, *journ
 	t.Cleanup(up.Close)
 	fs.SetFetcher(up)
 	return fs, up
+}
+
+// flushAll waits, at most 10 s, until every change made so far is on the
+// remote, and fails t if any failed.
+func flushAll(t *testing.T, up *journal.Uploader) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if failed, err := up.Flush(ctx); err != nil || len(failed) > 0 {
+		t.Fatalf("flush: %v %v", failed, err)
+	}
+}
+
+// putTheirs writes content at p on l as another device, and returns the
+// entry.
+func putTheirs(t *testing.T, l *local.Local, p, content string, cond remote.Cond) remote.Entry {
+	t.Helper()
+	meta := remote.Meta{ModTime: time.Unix(1e9, 0), Mode: 0o644}
+	e, err := l.Put(context.Background(), p, strings.NewReader(content), int64(len(content)), meta, cond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
 }
 
 // newLocal is a folder remote on a fresh directory, and that directory.

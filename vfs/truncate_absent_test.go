@@ -1,12 +1,9 @@
 package vfs
 
 import (
-	"context"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/ferry-fs/ferry/journal"
 	"github.com/ferry-fs/ferry/remote"
@@ -17,13 +14,8 @@ import (
 // here and on the remote. The node stayed marked absent, as if its content
 // were still the remote's copy, unlike after open with O_TRUNC.
 func TestTruncateToZeroOfRemoteOnlyFile(t *testing.T) {
-	ctx := context.Background()
 	l, root := newLocal(t)
-	meta := remote.Meta{ModTime: time.Unix(1e9, 0), Mode: 0o644}
-	e, err := l.Put(ctx, "f.txt", strings.NewReader("remote content"), 14, meta, remote.Cond{IfNoneMatch: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := putTheirs(t, l, "f.txt", "remote content", remote.Cond{IfNoneMatch: true})
 	fs, up := newSynced(t, l, journal.Config{Device: "devA"})
 	fs.SetFetcher(up)
 	if err := up.ApplyChange(change("put", e)); err != nil {
