@@ -37,19 +37,9 @@ func TestMkdirWhereAFileCameMeanwhile(t *testing.T) {
 	if got, err := os.ReadFile(filepath.Join(root, "x")); err != nil || string(got) != "their file x" {
 		t.Errorf("remote x = %q (%v), want their file", got, err)
 	}
-	ents, err := os.ReadDir(root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	found := false
-	for _, e := range ents {
-		if strings.HasPrefix(e.Name(), "x (conflict ") {
-			got, err := os.ReadFile(filepath.Join(root, e.Name(), "in-b.txt"))
-			found = err == nil && string(got) == "in B's directory x"
-		}
-	}
-	if !found {
-		t.Errorf("no x (conflict ...)/in-b.txt on the remote: %v", ents)
+	got, err := os.ReadFile(filepath.Join(root, conflictIn(t, root, "x"), "in-b.txt"))
+	if err != nil || string(got) != "in B's directory x" {
+		t.Errorf("x (conflict ...)/in-b.txt on the remote: %q (%v), want B's file", got, err)
 	}
 }
 
@@ -80,18 +70,24 @@ func TestBackupFileWhereItsDirectoryStays(t *testing.T) {
 	if got, err := os.ReadFile(filepath.Join(root, "d", "f")); err != nil || string(got) != "kept by the backup" {
 		t.Errorf("remote d/f = %q (%v), want it kept", got, err)
 	}
-	ents, err := os.ReadDir(root)
+	if got, err := os.ReadFile(filepath.Join(root, conflictIn(t, root, "d"))); err != nil || string(got) != "a file now" {
+		t.Errorf("the file d beside the directory on the remote, as d (conflict ...): %q (%v)", got, err)
+	}
+}
+
+// conflictIn returns the name of the first conflict copy of name in dir,
+// or fails t if there is none.
+func conflictIn(t *testing.T, dir, name string) string {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	found := false
 	for _, e := range ents {
-		if strings.HasPrefix(e.Name(), "d (conflict ") {
-			got, err := os.ReadFile(filepath.Join(root, e.Name()))
-			found = err == nil && string(got) == "a file now"
+		if strings.HasPrefix(e.Name(), name+" (conflict ") {
+			return e.Name()
 		}
 	}
-	if !found {
-		t.Errorf("the file d is not beside the directory on the remote: %v", ents)
-	}
+	t.Fatalf("no %s (conflict ...) in %s: %v", name, dir, ents)
+	return ""
 }
