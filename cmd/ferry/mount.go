@@ -215,10 +215,9 @@ func runMount(remoteSpec, mpArg string, o mountOptions) error {
 	}
 	defer up.Close()
 	fs.SetFetcher(up)
-	// The download mode only reads the remote: cleaning it up is for the
-	// devices that write there.
-	readOnly := o.sync.mode == modeDownload
-	if c, ok := rem.(remote.UploadCleaner); ok && !readOnly {
+	// A read-only mount (the download mode is one) only reads the remote:
+	// cleaning it up is for the devices that write there.
+	if c, ok := rem.(remote.UploadCleaner); ok && !o.readOnly {
 		// Parts of uploads abandoned long ago (by other tools, or caches
 		// that are gone) cost storage; recent ones may still be resumed.
 		stop := daily(ctx, store, "uploads-cleaned", "abort abandoned multipart uploads", func(ctx context.Context) (int, error) {
@@ -233,12 +232,12 @@ func runMount(remoteSpec, mpArg string, o mountOptions) error {
 	}
 	pc := o.sync.pollConfig()
 	pc.UploadOnly = o.sync.mode == modeUpload
-	pc.ReadOnly = readOnly
+	pc.ReadOnly = o.readOnly
 	up.StartPolling(pc) // a watched remote is watched from here on
 	bg, stopBg := context.WithCancel(ctx)
 	defer stopBg()
 	go importTree(bg, fs, rem, up, t.name, log)
-	if !readOnly {
+	if !o.readOnly {
 		stopTrash := startTrashPurge(ctx, rem, store, o.sync.trashDays, log)
 		defer stopTrash()
 	}
