@@ -91,3 +91,52 @@ func TestQuietPollMovesTheCursor(t *testing.T) {
 		t.Errorf("cursor saved as %v, want %v", saved, cursor)
 	}
 }
+
+// appliedTree is an empty Tree that records the entries polls apply.
+type appliedTree struct {
+	quietTree
+	applied []string
+}
+
+func (t *appliedTree) NodeAt(string) (uint64, bool, bool) { return 0, false, false }
+
+func (t *appliedTree) ApplyEntry(e remote.Entry) (uint64, error) {
+	t.applied = append(t.applied, e.Path)
+	return uint64(len(t.applied)), nil
+}
+
+// TestPollReadsLateLogObjects: a log object that lands after the cursor
+// passed its time (its writer's clock runs behind, or its PUT was slow) is
+// still applied while it is inside the safety window, and only once; one
+// older than the window is left to the reconciliation listing.
+func TestPollReadsLateLogObjects(t *testing.T) {
+	ctx := context.Background()
+	start := time.Now().Add(-time.Hour)
+	up, l := newPollRig(t, PollConfig{Retention: 7 * 24 * time.Hour, Window: time.Minute}, start)
+	tree := &appliedTree{}
+	up.cfg.Tree = tree
+	put := func(at time.Time, seq uint64, path string) {
+		t.Helper()
+		body := `{"device":"other","changes":[{"op":"put","path":"` + path + `","etag":"v-` + path + `","size":1}]}`
+		if err := l.PutArea(ctx, logName(at, "other", seq), []byte(body)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	poll := func(want ...string) {
+		t.Helper()
+		tree.applied = nil
+		if err := up.PollOnce(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(tree.applied, want) {
+			t.Errorf("poll applied %q, want %q", tree.applied, want)
+		}
+	}
+	newest := start.Add(10 * time.Minute)
+	put(newest, 1, "on-time")
+	poll("on-time")
+	put(newest.Add(-30*time.Second), 2, "late")
+	put(newest.Add(-2*time.Minute), 3, "too-late")
+	poll("late")
+	poll()
+}
