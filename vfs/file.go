@@ -141,20 +141,31 @@ func (fs *FS) openStreaming(id uint64, flags uint32) (uint64, bool, error) {
 		return 0, false, nil
 	}
 	fs.mu.Lock()
-	n, err := fs.get(id)
-	if err == nil {
-		err = staleOpen(n)
-	}
-	if err != nil || n.Kind != cache.File || !n.Absent {
+	var n *node
+	var s *stream
+	for {
+		var err error
+		n, err = fs.get(id)
+		if err == nil {
+			err = staleOpen(n)
+		}
+		if err != nil || n.Kind != cache.File || !n.Absent {
+			fs.mu.Unlock()
+			return 0, false, err
+		}
+		if s = fs.startStream(n); s == nil {
+			fs.mu.Unlock()
+			return 0, false, nil
+		}
+		if s.use() {
+			break
+		}
+		// A download stopping as nobody read it: a new one starts once it ends.
+		ch := n.fetching
 		fs.mu.Unlock()
-		return 0, false, err
+		<-ch
+		fs.mu.Lock()
 	}
-	s := fs.startStream(n)
-	if s == nil {
-		fs.mu.Unlock()
-		return 0, false, nil
-	}
-	s.use()
 	n.opens++
 	fs.touch(n.ID)
 	fh := fs.newHandle(&handle{node: n, flags: flags, stream: s})

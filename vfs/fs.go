@@ -115,6 +115,9 @@ type FS struct {
 		total int64
 	}
 	used map[uint64]int64 // when files were last opened this run
+	// streamLinger: how long a download started by reads goes on after
+	// the last of them closed (see stream.go).
+	streamLinger time.Duration
 	// fetchErr: why the last download from the remote failed, and when;
 	// cleared by the next one that lands (see FetchError).
 	fetchErr   string
@@ -147,7 +150,8 @@ func New(cfg Config) (*FS, error) {
 	fs := &FS{store: cfg.Store, j: cfg.Journal, log: cfg.Log, cfg: cfg,
 		nodes: map[uint64]*node{}, handles: map[uint64]*handle{}, used: map[uint64]int64{},
 		refill: make(chan struct{}, 1), stop: make(chan struct{}), fillerDone: make(chan struct{}),
-		noteWake: make(chan struct{}, 1), notesDone: make(chan struct{}), noteSent: make(chan struct{})}
+		noteWake: make(chan struct{}, 1), notesDone: make(chan struct{}), noteSent: make(chan struct{}),
+		streamLinger: streamLinger}
 	fs.nextID = max(fs.store.GetUint(metaKeyNextID), cache.RootID)
 	root, ok, err := fs.store.LoadNode(cache.RootID)
 	if err != nil {

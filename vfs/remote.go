@@ -39,8 +39,15 @@ func (fs *FS) ensureContent(id uint64) error {
 			return err // a removed node's open fails without it: see staleOpen
 		}
 		if ch := n.fetching; ch != nil {
+			s := n.stream
+			if s != nil && !s.use() { // the stream goes on while anyone waits for it
+				s = nil
+			}
 			fs.mu.Unlock()
 			<-ch
+			if s != nil {
+				s.release()
+			}
 			continue
 		}
 		f := fs.fetcher

@@ -20,7 +20,10 @@ import (
 // returns as soon as its range is there. The stream runs ahead of a
 // sequential reader (read-ahead for free). A read far ahead of the stream
 // fetches its own range with a ranged GET. When the stream ends, the
-// partial file becomes the cached content.
+// partial file becomes the cached content. Once nobody has read through the
+// stream for streamLinger (the last handle closed), the download stops and
+// the partial file goes: a program that opened a large file only to read
+// its first bytes does not pull all of it.
 
 // RangeFetcher downloads part of the remote copy of a file. The uploader
 // implements it, beside Fetcher.
@@ -32,6 +35,9 @@ const (
 	streamChunk = 256 << 10 // bytes written per step of the stream
 	jumpGap     = 4 << 20   // a read this far past the stream fetches its own range
 	jumpSize    = 1 << 20   // the least a ranged fetch asks for
+	// streamLinger: how long a download goes on after its last reader
+	// closed, for the program that opens a file again straight away.
+	streamLinger = 5 * time.Second
 )
 
 // stream is the download of one file's content in progress.
@@ -39,6 +45,10 @@ type stream struct {
 	f    *os.File // the partial content file
 	size int64
 	rf   RangeFetcher // fetches ranges read out of order
+	ctx  context.Context
+	stop context.CancelFunc // ends the download, see release
+	// linger: how long the download goes on once nobody reads it.
+	linger time.Duration
 
 	mu       sync.Mutex
 	cond     *sync.Cond
@@ -50,22 +60,43 @@ type stream struct {
 	err      error
 	users    int    // open handles reading through the stream
 	gen      uint64 // the node's content generation when the stream began
+	idle     *time.Timer
 }
 
-// use and release count the handles reading through s; the partial file
-// closes when the stream is done and nobody reads it.
-func (s *stream) use() {
+// use and release count the handles reading through s, and those waiting
+// for its content; the partial file closes when the stream is done and
+// nobody reads it, and an unfinished download stops when nobody has used
+// it for s.linger. use fails on a download that stopped so.
+func (s *stream) use() bool {
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	if errors.Is(s.ctx.Err(), context.Canceled) {
+		return false
+	}
 	s.users++
-	s.mu.Unlock()
+	if s.idle != nil {
+		s.idle.Stop()
+		s.idle = nil
+	}
+	return true
 }
 
 func (s *stream) release() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.users--
-	if s.users == 0 && s.done {
+	switch {
+	case s.users > 0:
+	case s.done:
 		s.f.Close()
+	case s.idle == nil:
+		s.idle = time.AfterFunc(s.linger, func() {
+			s.mu.Lock()
+			if s.users == 0 {
+				s.stop()
+			}
+			s.mu.Unlock()
+		})
 	}
 }
 
@@ -116,7 +147,8 @@ func (fs *FS) startStream(n *node) *stream {
 	if err != nil {
 		return nil
 	}
-	s := &stream{f: f, size: n.Size, gen: n.gen, rf: rf}
+	ctx, stop := context.WithTimeout(context.Background(), 30*time.Minute)
+	s := &stream{f: f, size: n.Size, gen: n.gen, rf: rf, ctx: ctx, stop: stop, linger: fs.streamLinger}
 	s.cond = sync.NewCond(&s.mu)
 	n.stream = s
 	ch := make(chan struct{})
@@ -129,9 +161,9 @@ func (fs *FS) startStream(n *node) *stream {
 // content of n, node id. Outside mu it reads id, never n.ID: n.Node is
 // rewritten whole under mu.
 func (fs *FS) runStream(rf RangeFetcher, n *node, id uint64, s *stream, ch chan struct{}) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
-	defer cancel()
-	err := s.fill(ctx, rf, id, 0, s.size, true)
+	defer s.stop()
+	err := s.fill(s.ctx, rf, id, 0, s.size, true)
+	stopped := errors.Is(s.ctx.Err(), context.Canceled)
 	fs.mu.Lock()
 	if n.stream == s {
 		n.stream, n.fetching = nil, nil
@@ -163,6 +195,8 @@ func (fs *FS) runStream(rf RangeFetcher, n *node, id uint64, s *stream, ch chan 
 	s.cond.Broadcast()
 	s.mu.Unlock()
 	switch {
+	case stopped:
+		fs.log.Debug("download stopped: nobody reads the file any more", "node", id)
 	case errors.Is(err, remote.ErrNotFound):
 	case errors.Is(err, remote.ErrPrecondition):
 		fs.log.Info("a file changed on the remote before it was downloaded; reading the new version", "node", id)
@@ -187,6 +221,9 @@ func (s *stream) fill(ctx context.Context, rf RangeFetcher, id uint64, lo, hi in
 	}
 	buf := make([]byte, streamChunk)
 	for off := lo; off < hi; {
+		if err := ctx.Err(); err != nil {
+			return err // a remote whose reads do not watch ctx stops here
+		}
 		nr, err := io.ReadFull(rc, buf[:min(int64(len(buf)), hi-off)])
 		if nr > 0 {
 			if _, werr := s.f.WriteAt(buf[:nr], off); werr != nil {
@@ -250,7 +287,7 @@ func (s *stream) readAt(fs *FS, id uint64, buf []byte, off int64) (int, error) {
 			s.inflight = append(s.inflight, r)
 			if rf := s.rf; rf != nil {
 				go func() {
-					ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+					ctx, cancel := context.WithTimeout(s.ctx, 5*time.Minute)
 					defer cancel()
 					if err := s.fill(ctx, rf, id, r.lo, r.hi, false); err != nil {
 						fs.log.Warn("ranged download", "node", id, "err", err)
