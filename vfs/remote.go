@@ -341,37 +341,54 @@ func (fs *FS) ensureListed(id uint64) (int, error) {
 		dir := fs.path(n)
 		fs.mu.Unlock()
 
+		// Entries go into the DB a page at a time, so a directory of a
+		// million objects is never held whole; the directory counts as
+		// listed after the last page. A listing cut short is done again,
+		// and adds only what it lacks.
 		var entries []remote.Entry
+		count := 0
+		add := func(last bool) error {
+			fs.mu.Lock()
+			files, fileEntries, err := fs.addListed(n, entries, last)
+			fs.mu.Unlock()
+			for i, f := range files {
+				l.seen(f.ID, fileEntries[i])
+			}
+			count += len(entries)
+			entries = entries[:0]
+			return err
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), listTimeout)
 		err = l.r.List(ctx, dir, func(e remote.Entry) error {
 			entries = append(entries, e)
+			if len(entries) == listPage {
+				return add(false)
+			}
 			return nil
 		})
 		cancel()
+		if err == nil {
+			err = add(true)
+		}
 
 		fs.mu.Lock()
 		n.listing = nil
 		close(ch)
-		var files []*node
-		var fileEntries []remote.Entry
-		if err == nil {
-			files, fileEntries, err = fs.addListed(n, entries)
-		}
 		fs.mu.Unlock()
 		if err != nil {
 			fs.log.Warn("list remote directory", "dir", dir, "err", err)
-			return 0, fmt.Errorf("%w: list %q: %w", errOffline, dir, err)
+			return count, fmt.Errorf("%w: list %q: %w", errOffline, dir, err)
 		}
-		for i, f := range files {
-			l.seen(f.ID, fileEntries[i])
-		}
-		return len(entries), nil
+		return count, nil
 	}
 }
 
+// listPage: how many listed entries go into the DB at once.
+const listPage = 1000
+
 // addListed adds the listed entries that p does not have yet, new
-// directories unlisted, and marks p listed. Callers hold mu.
-func (fs *FS) addListed(p *node, entries []remote.Entry) (files []*node, fileEntries []remote.Entry, err error) {
+// directories unlisted, and marks p listed when last. Callers hold mu.
+func (fs *FS) addListed(p *node, entries []remote.Entry, last bool) (files []*node, fileEntries []remote.Entry, err error) {
 	if _, err := fs.dir(p.ID); err != nil {
 		return nil, nil, err
 	}
@@ -413,8 +430,10 @@ func (fs *FS) addListed(p *node, entries []remote.Entry) (files []*node, fileEnt
 		added = append(added, n)
 	}
 	pn := p.Node
-	pn.Unlisted = false
-	b.PutNode(&pn)
+	if last {
+		pn.Unlisted = false
+		b.PutNode(&pn)
+	}
 	if err := fs.store.Commit(b); err != nil {
 		return nil, nil, err
 	}

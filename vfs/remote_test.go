@@ -3,6 +3,7 @@ package vfs
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -137,4 +138,63 @@ func (s *stopAfter) List(ctx context.Context, dir string, fn func(remote.Entry) 
 	}
 	s.n--
 	return s.Remote.List(ctx, dir, fn)
+}
+
+// flatRemote lists a root of n files, f00000 on, and fails after failAt
+// of them (0: never).
+type flatRemote struct {
+	remote.Remote
+	n, failAt int
+}
+
+func (f *flatRemote) List(ctx context.Context, dir string, fn func(remote.Entry) error) error {
+	for i := range f.n {
+		if i == f.failAt && f.failAt > 0 {
+			return errors.New("connection reset")
+		}
+		if err := fn(remote.Entry{Path: fmt.Sprintf("f%05d", i), Size: 1, Mode: 0o644}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// TestFlatListingGoesInPages: a directory's listing goes into the DB a
+// page at a time, not held whole; one cut short keeps the pages it got,
+// the directory stays unlisted, and the next listing adds only the rest.
+func TestFlatListingGoesInPages(t *testing.T) {
+	rem, err := local.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	r := newRig(t, dir)
+	const total = 2*listPage + 500
+	if _, err := r.fs.Import(context.Background(), &flatRemote{Remote: rem, n: total, failAt: listPage + 500}, func(uint64, remote.Entry) {}); err == nil {
+		t.Fatal("an import whose listing fails succeeded")
+	}
+	r.close()
+	r = newRig(t, dir)
+	r.fs.mu.Lock()
+	root, err := r.fs.dir(cache.RootID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept, unlisted := len(root.children), root.Unlisted
+	r.fs.mu.Unlock()
+	if kept != listPage || !unlisted {
+		t.Fatalf("after a listing cut short: %d entries kept, unlisted %v; want the first page, %d, and still unlisted", kept, unlisted, listPage)
+	}
+	seen := 0
+	if _, err := r.fs.Import(context.Background(), &flatRemote{Remote: rem, n: total}, func(uint64, remote.Entry) { seen++ }); err != nil {
+		t.Fatal(err)
+	}
+	if seen != total-listPage {
+		t.Errorf("the second listing added %d files, want %d", seen, total-listPage)
+	}
+	r.fs.mu.Lock()
+	defer r.fs.mu.Unlock()
+	if root, _ := r.fs.dir(cache.RootID); len(root.children) != total || root.Unlisted {
+		t.Errorf("after the import: %d entries, unlisted %v; want %d, listed", len(root.children), root.Unlisted, total)
+	}
 }
