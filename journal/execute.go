@@ -359,7 +359,7 @@ func (u *Uploader) put(ctx context.Context, a *action, path string) (note, hash 
 		return "content not cached: metadata only", up.Hash, nil
 	}
 	if c.Meta.Link == "" {
-		if hash, err = hashContent(c); err != nil {
+		if hash, err = u.hashContent(c); err != nil {
 			return "", "", err
 		}
 		c.Meta.Hash = hash

@@ -389,7 +389,7 @@ func TestUploaderDeleteAfterOwnUnrecordedUpload(t *testing.T) {
 	// the record has v1's version and v2's hash as pending.
 	r.src.set(1, "v2")
 	c, _ := r.src.OpenContent(1)
-	hash, _ := hashContent(c)
+	hash, _ := r.up.hashContent(c)
 	up, _ := r.up.loadUploaded(1)
 	up.Pending = hash
 	r.up.saveUploaded(1, &up)

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go/middleware"
 
 	"github.com/ferry-fs/ferry/remote"
 )
@@ -124,7 +125,7 @@ func (r *Remote) putWith(ctx context.Context, op, key string, body []byte, md ma
 	}
 	in.StorageClass, in.ServerSideEncryption, in.SSEKMSKeyId = r.storage(h)
 	in.IfMatch, in.IfNoneMatch = condHeaders(cond)
-	out, err := r.client.PutObject(ctx, in, md5Signed)
+	out, err := r.client.PutObject(ctx, in, md5Signed, no200Errors)
 	if err != nil {
 		return "", condFail(ctx, op, key, err, cond)
 	}
@@ -168,6 +169,17 @@ func contentType(key string) *string {
 // this saves a SHA-256 of every byte on both ends.
 func md5Signed(o *s3.Options) {
 	o.APIOptions = append(o.APIOptions, v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware)
+}
+
+// no200Errors drops the SDK's look for an error document in a 200 answer
+// to PutObject, which S3 never sends there (only to copies and the end of
+// a multipart upload): parsing every empty body took an XML decoder per
+// upload.
+func no200Errors(o *s3.Options) {
+	o.APIOptions = append(o.APIOptions, func(st *middleware.Stack) error {
+		_, err := st.Deserialize.Remove("S3:ProcessResponseFor200Error")
+		return err
+	})
 }
 
 func contentMD5(b []byte) *string {
