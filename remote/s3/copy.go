@@ -300,17 +300,17 @@ func (r *Remote) copyFile(ctx context.Context, op, from, to string, move bool, p
 // overwritten with a tombstone carrying If-Match, which every server
 // honours on PUT: a version someone else has written fails with
 // remote.ErrPrecondition instead of being deleted unseen, and one they
-// write while the tombstone stands fails their write. Delete and the end of
-// a rename use it.
+// write while the tombstone stands fails their write (see tombstone.go).
+// Delete and the end of a rename use it.
 func (r *Remote) deleteVersion(ctx context.Context, op, key, etag string, file bool) error {
 	if !file || etag == "" {
 		return r.deleteKey(ctx, op, key, etag)
 	}
-	tomb, err := r.putObject(ctx, op, key, nil, map[string]string{metaTombstone: "1"}, remote.Cond{IfMatch: etag})
+	tomb, born, err := r.putTombstone(ctx, op, key, etag, etag)
 	if err != nil {
 		return err
 	}
-	return r.deleteKey(ctx, op, key, tomb)
+	return r.deleteTombstone(ctx, op, key, tomb, born)
 }
 
 // entryOf describes the file or (with a target) symlink at p stored as o.

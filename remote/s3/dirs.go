@@ -233,10 +233,11 @@ func (r *Remote) setMeta(ctx context.Context, op, p string, meta remote.Meta, wa
 // every server checks: a different version fails with remote.ErrPrecondition
 // and nothing is deleted. (A symlink lands there under its path too, not its
 // object's key; RestoreArea brings either back.) A file is then overwritten
-// with an empty tombstone, with If-Match (which every server honours on
-// PUT), and the tombstone deleted. So a version that someone writes between
+// with a tombstone, with If-Match (which every server honours on PUT), and
+// the tombstone deleted. So a version that someone writes between
 // the copy and the delete is never deleted unseen: their conditional write
-// fails while the tombstone stands, and they try again once it is gone.
+// fails while the tombstone stands, and they try again once it is gone, or
+// once it is old enough to be a stopped delete's (see tombstone.go).
 // The delete carries If-Match too, for servers that honour it.
 func (r *Remote) Delete(ctx context.Context, p string, cond remote.Cond) error {
 	const op = "delete"
@@ -273,7 +274,7 @@ func (r *Remote) Delete(ctx context.Context, p string, cond remote.Cond) error {
 		if _, err := r.keepParent(ctx, op, p); err != nil {
 			return err
 		}
-		return r.deleteKey(ctx, op, r.key(p), o.etag)
+		return r.clearTombstone(ctx, op, r.key(p), cond.IfMatch)
 	}
 	return nil
 }

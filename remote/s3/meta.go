@@ -8,8 +8,10 @@ import (
 	"strings"
 	"time"
 
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go/middleware"
 
 	"github.com/ferry-fs/ferry/remote"
 )
@@ -31,9 +33,9 @@ const (
 	metaUID   = "uid"
 	metaGID   = "gid"
 	metaHash  = "blake3"
-	// metaTombstone marks the empty object that a conditional delete puts
+	// metaTombstone marks the tombstone that a conditional delete puts
 	// over the version it deletes, just before deleting it (see Delete).
-	// ferry treats such an object as absent.
+	// Its value is the ETag deleted; ferry treats such an object as absent.
 	metaTombstone = "ferry-deleting"
 )
 
@@ -161,6 +163,7 @@ type object struct {
 	meta    map[string]string // user metadata, lower-case keys
 	header  headers           // kept across metadata rewrites
 	full    bool              // read with HEAD or GET, not from a listing
+	date    time.Time         // the server's clock when it answered, if it said
 }
 
 // headers are the standard headers a copy with new metadata must send
@@ -179,6 +182,7 @@ func objectOfHead(h *s3.HeadObjectOutput) object {
 		header: headers{h.ContentType, h.CacheControl, h.ContentEncoding, h.ContentDisposition, h.ContentLanguage,
 			h.StorageClass, h.ServerSideEncryption, h.SSEKMSKeyId},
 		full: true,
+		date: serverTime(h.ResultMetadata),
 	}
 }
 
@@ -188,7 +192,25 @@ func objectOfGet(g *s3.GetObjectOutput) object {
 		header: headers{g.ContentType, g.CacheControl, g.ContentEncoding, g.ContentDisposition, g.ContentLanguage,
 			g.StorageClass, g.ServerSideEncryption, g.SSEKMSKeyId},
 		full: true,
+		date: serverTime(g.ResultMetadata),
 	}
+}
+
+// serverTime is the Date of the response that md describes, or zero.
+func serverTime(md middleware.Metadata) time.Time {
+	t, _ := awsmiddleware.GetServerTime(md)
+	return t
+}
+
+// age is how long ago o was written, by the server's clock, which also set
+// its Last-Modified: the clocks of the devices do not matter. Without a
+// Date from the server, this device's clock stands in.
+func (o object) age() time.Duration {
+	now := o.date
+	if now.IsZero() {
+		now = time.Now()
+	}
+	return now.Sub(o.lastMod)
 }
 
 func deref[T any](p *T) T {

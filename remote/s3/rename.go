@@ -58,10 +58,7 @@ func (r *Remote) RenameIf(ctx context.Context, from, to, ifMatch string, dst rem
 		// someone else's, and from was deleted, not moved.
 		if e, terr := r.Stat(ctx, to); terr == nil && !e.Dir && trimETag(e.Version) == trimETag(ifMatch) {
 			// It may have stopped between its tombstone and its delete.
-			if o, err := r.headAny(ctx, op, r.key(from)); err == nil && o.meta[metaTombstone] != "" {
-				return r.deleteKey(ctx, op, r.key(from), o.etag)
-			}
-			return nil
+			return r.clearTombstone(ctx, op, r.key(from), ifMatch)
 		}
 		return precondition(op, r.key(from), "does not exist")
 	} else if err != nil {
@@ -129,11 +126,11 @@ func (r *Remote) renameDir(ctx context.Context, op, from, to string) error {
 	return parallel(ctx, listConcurrency, len(objs), func(ctx context.Context, i int) error {
 		o := objs[i]
 		file := !strings.HasSuffix(o.key, "/") && !strings.HasSuffix(o.key, linkSuffix)
-		if file && o.size == 0 {
+		if file && o.size <= maxTombstone {
 			// A tombstone, left by a delete (or an earlier attempt) that
 			// stopped before its last request, is not moved but removed.
 			if h, err := r.headAny(ctx, op, o.key); err == nil && h.meta[metaTombstone] != "" {
-				return r.deleteKey(ctx, op, o.key, h.etag)
+				return r.clearTombstone(ctx, op, o.key, "")
 			} else if err != nil && !errors.Is(err, remote.ErrNotFound) {
 				return err
 			}

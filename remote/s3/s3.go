@@ -62,6 +62,9 @@ const (
 	maxCopyPart  = 1 * GiB // part size of a multipart copy
 	maxKeyLen    = 1024
 	checkTimeout = 10 * time.Second
+	// tombstoneLife: a delete's tombstone this old was left by a delete
+	// that stopped (see takeOver). A delete takes a second or two.
+	tombstoneLife = time.Minute
 
 	DefaultPartSize     = 8 * MiB
 	DefaultUploadCutoff = 16 * MiB
@@ -104,6 +107,9 @@ type Config struct {
 	Logger *slog.Logger
 
 	checkTimeout time.Duration // New's bound on the bucket check; tests shorten it
+	// tombstoneLife: how old a delete's tombstone must be for a write to
+	// take its place (see takeOver); tests shorten it.
+	tombstoneLife time.Duration
 }
 
 // Remote is a remote.Remote stored in an S3 bucket. It is safe for
@@ -238,6 +244,9 @@ func (cfg *Config) fill() error {
 	}
 	if cfg.checkTimeout == 0 {
 		cfg.checkTimeout = checkTimeout
+	}
+	if cfg.tombstoneLife == 0 {
+		cfg.tombstoneLife = tombstoneLife
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))

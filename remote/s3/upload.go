@@ -216,7 +216,11 @@ func (r *Remote) completeUpload(ctx context.Context, op, key, up string, parts [
 	in.IfMatch, in.IfNoneMatch = condHeaders(cond)
 	out, err := r.client.CompleteMultipartUpload(ctx, in)
 	if err != nil {
-		return "", condFail(ctx, op, key, err, cond)
+		err = condFail(ctx, op, key, err, cond)
+		if over, ok := r.takeOver(ctx, op, key, cond, err); ok {
+			return r.completeUpload(ctx, op, key, up, parts, over)
+		}
+		return "", err
 	}
 	return deref(out.ETag), nil
 }

@@ -127,7 +127,11 @@ func (r *Remote) putWith(ctx context.Context, op, key string, body []byte, md ma
 	in.IfMatch, in.IfNoneMatch = condHeaders(cond)
 	out, err := r.client.PutObject(ctx, in, md5Signed, no200Errors)
 	if err != nil {
-		return "", condFail(ctx, op, key, err, cond)
+		err = condFail(ctx, op, key, err, cond)
+		if over, ok := r.takeOver(ctx, op, key, cond, err); ok {
+			return r.putWith(ctx, op, key, body, md, h, over)
+		}
+		return "", err
 	}
 	return deref(out.ETag), nil
 }
@@ -189,7 +193,7 @@ func contentMD5(b []byte) *string {
 
 // deleteKey removes key; a missing key is fine. With ifMatch, a server that
 // supports conditional deletes refuses to remove another version.
-func (r *Remote) deleteKey(ctx context.Context, op, key, ifMatch string) error {
+func (r *Remote) deleteKey(ctx context.Context, op, key, ifMatch string, opts ...func(*s3.Options)) error {
 	if key == "" {
 		return nil
 	}
@@ -197,7 +201,7 @@ func (r *Remote) deleteKey(ctx context.Context, op, key, ifMatch string) error {
 	if ifMatch != "" {
 		in.IfMatch = aws.String(ifMatch)
 	}
-	_, err := r.client.DeleteObject(ctx, in)
+	_, err := r.client.DeleteObject(ctx, in, opts...)
 	if err = fail(ctx, op, key, err); errors.Is(err, remote.ErrNotFound) {
 		return nil
 	}

@@ -1,0 +1,124 @@
+package s3
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/ferry-fs/ferry/remote"
+)
+
+// A conditional delete (Delete, the end of a rename) puts a tombstone over
+// the version it deletes, with If-Match, then deletes the tombstone: MinIO
+// ignores If-Match on DELETE, and while the tombstone stands every other
+// conditional write at the key fails, so nothing written meanwhile is
+// deleted unseen. A tombstone holds random bytes, which give it an ETag of
+// its own (an empty object's is every empty object's), and the metadata
+// ferry-deleting: the ETag it deletes.
+//
+// A delete that stops between its two requests (a crash, a lost network, a
+// device that never comes back) leaves its tombstone, which would hold
+// back every other device's writes there. So a tombstone has a life,
+// Config.tombstoneLife (a minute), its age taken from the server's clock,
+// which set its Last-Modified (object.age):
+//
+//   - younger than half of it, only its own delete removes it
+//     (deleteTombstone), with a DELETE sent in time to arrive well before
+//     the tombstone is of age;
+//   - from half of it, nobody removes it;
+//   - of age, anyone may replace it, with If-Match on its ETag: a write of a
+//     new file there takes its place (takeOver), and a retried delete puts
+//     a fresh tombstone of its own, which it then deletes (clearTombstone).
+//     Of two, one wins; the other's condition fails.
+//
+// So a DELETE, which removes whatever is at the key when it arrives, never
+// removes a write that took a tombstone's place: it would have to travel
+// for half a minute.
+
+// maxTombstone is the most bytes a tombstone holds: rand.Text(), or
+// nothing (before they held random bytes).
+const maxTombstone = 64
+
+// putTombstone puts a tombstone at key over the version ifMatch, recording
+// that it deletes the version deleting. It returns the tombstone's ETag,
+// and a time by this device's clocks no later than the tombstone was put.
+func (r *Remote) putTombstone(ctx context.Context, op, key, ifMatch, deleting string) (etag string, born time.Time, err error) {
+	born = time.Now()
+	md := map[string]string{metaTombstone: trimETag(deleting)}
+	etag, err = r.putObject(ctx, op, key, []byte(rand.Text()), md, remote.Cond{IfMatch: ifMatch})
+	return etag, born, err
+}
+
+// deleteTombstone deletes the tombstone tomb at key, put at born or later,
+// if it is still younger than half its life, with one request (the SDK's
+// retries could send it late). An older one fails with a transient error:
+// the retry clears it (clearTombstone).
+func (r *Remote) deleteTombstone(ctx context.Context, op, key, tomb string, born time.Time) error {
+	if since(born) >= r.cfg.tombstoneLife/2 {
+		return &opError{op: op, key: key, err: errors.New("the tombstone is too old to delete: trying again once it may be replaced")}
+	}
+	return r.deleteKey(ctx, op, key, tomb, func(o *s3.Options) { o.RetryMaxAttempts = 1 })
+}
+
+// clearTombstone removes the tombstone at key left by a delete or a move
+// that stopped between its tombstone and the tombstone's delete, and is
+// retried. want, when set, is the version the retry deletes: a tombstone
+// over another version, not yet of age, is someone else's delete under way,
+// and stays. A tombstone of age is first replaced by a fresh one; if a
+// write has taken its place meanwhile, that write stays. Nothing (or a file)
+// at key: the delete is done.
+func (r *Remote) clearTombstone(ctx context.Context, op, key, want string) error {
+	sent := time.Now()
+	o, err := r.headAny(ctx, op, key)
+	switch {
+	case errors.Is(err, remote.ErrNotFound):
+		return nil
+	case err != nil:
+		return err
+	case o.meta[metaTombstone] == "":
+		return nil
+	}
+	age, life := o.age(), r.cfg.tombstoneLife
+	switch {
+	case age < life && want != "" && o.meta[metaTombstone] != trimETag(want):
+		return nil
+	case age >= life:
+		etag, born, err := r.putTombstone(ctx, op, key, o.etag, o.meta[metaTombstone])
+		if errors.Is(err, remote.ErrPrecondition) {
+			return nil // taken over, or cleared by another retry
+		}
+		if err != nil {
+			return err
+		}
+		return r.deleteTombstone(ctx, op, key, etag, born)
+	}
+	return r.deleteTombstone(ctx, op, key, o.etag, sent.Add(-age))
+}
+
+// takeOver returns the condition under which a write of a new file
+// (If-None-Match) that the server refused at key may be sent again:
+// If-Match on the ETag of a tombstone of age there, left by a delete that
+// stopped. That replaces the tombstone and nothing else, and its delete,
+// should it come back, sends no DELETE for a tombstone that old. ok false:
+// the refusal stands.
+func (r *Remote) takeOver(ctx context.Context, op, key string, cond remote.Cond, err error) (over remote.Cond, ok bool) {
+	if !cond.IfNoneMatch || !errors.Is(err, remote.ErrPrecondition) {
+		return cond, false
+	}
+	o, herr := r.headAny(ctx, op, key)
+	if herr != nil || o.meta[metaTombstone] == "" || o.age() < r.cfg.tombstoneLife {
+		return cond, false
+	}
+	r.log.Warn("s3: writing over the tombstone of a delete that stopped", "bucket", r.bucket, "key", key, "age", o.age().Round(time.Second))
+	return remote.Cond{IfMatch: o.etag}, true
+}
+
+// since is how long ago t was by this device's wall clock or its monotonic
+// clock, whichever says longer: the monotonic clock stops while the
+// computer sleeps, and the wall clock can be set back.
+func since(t time.Time) time.Duration {
+	return max(time.Since(t), time.Now().Round(0).Sub(t.Round(0)))
+}
