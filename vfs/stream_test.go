@@ -58,27 +58,9 @@ func (s *slowRemote) FetchRange(ctx context.Context, id uint64, off, length int6
 }
 
 func TestStreamingRead(t *testing.T) {
-	data := make([]byte, 10<<20)
-	for i := range data {
-		data[i] = byte(i * 7 / 3)
-	}
-	root := t.TempDir()
-	os.WriteFile(filepath.Join(root, "big"), data, 0o644)
-	rem, err := local.New(root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := newRig(t, t.TempDir())
-	if _, err := r.fs.Import(context.Background(), rem, func(uint64, remote.Entry) {}); err != nil {
-		t.Fatal(err)
-	}
-	sr := &slowRemote{data: data, gate: make(chan struct{})}
-	r.fs.SetFetcher(sr)
-	a, err := r.fs.Lookup(cache.RootID, "big")
-	if err != nil {
-		t.Fatal(err)
-	}
-	fh, err := r.fs.Open(a.Ino, syscall.O_RDONLY)
+	r, sr, id := streamRig(t, streamLinger)
+	data := sr.data
+	fh, err := r.fs.Open(id, syscall.O_RDONLY)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,26 +96,11 @@ func TestStreamingRead(t *testing.T) {
 	read(5<<20, 1<<20)
 	r.fs.Release(fh)
 	// Once the stream is done the content is cached: no more fetches.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		r.fs.mu.Lock()
-		absent := r.fs.nodes[a.Ino].Absent
-		r.fs.mu.Unlock()
-		if !absent {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the content never became cached")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitCached(t, r, sr, id)
 	sr.mu.Lock()
 	before := len(sr.calls)
 	sr.mu.Unlock()
-	if got, err := os.ReadFile(r.fs.store.ContentPath(a.Ino)); err != nil || !bytes.Equal(got, data) {
-		t.Fatalf("cached content (%d bytes, %v) differs from the remote's", len(got), err)
-	}
-	if got := r.readFile(t, a.Ino); got != string(data[:1<<16]) {
+	if got := r.readFile(t, id); got != string(data[:1<<16]) {
 		t.Fatal("reading the cached content gives other bytes")
 	}
 	sr.mu.Lock()
