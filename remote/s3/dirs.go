@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"maps"
 	"path"
+	"slices"
 	"time"
 
 	"github.com/ferry-fs/ferry/remote"
@@ -98,19 +99,30 @@ func (d *recentDirs) add(p string, now time.Time) {
 // Rmdir removes the marker of the directory p if nothing else is below it,
 // leaving a marker for the parent if p was all it held.
 // A missing p is not an error; a p with other keys below it (even keys List
-// skips) is left alone and yields remote.ErrPermanent; so is a file.
+// skips) is left alone and yields remote.ErrPermanent; so is a file. The
+// tombstone of a delete that stopped does not count, once it is of age
+// (see clearStale).
 func (r *Remote) Rmdir(ctx context.Context, p string) error {
 	const op = "rmdir"
 	if err := r.start(ctx, op, p, false); err != nil {
 		return err
 	}
 	dk := r.dirKey(p)
-	pg, err := r.listPage(ctx, op, dk, "", 2, nil)
-	if err != nil {
-		return err
-	}
-	for _, o := range pg.objects {
-		if o.key != dk {
+	var pg page
+	for cleared := 0; ; cleared++ {
+		var err error
+		if pg, err = r.listPage(ctx, op, dk, "", 2, nil); err != nil {
+			return err
+		}
+		i := slices.IndexFunc(pg.objects, func(o listed) bool { return o.key != dk })
+		if i < 0 {
+			break
+		}
+		tomb, err := r.clearStale(ctx, op, pg.objects[i])
+		if err != nil {
+			return err
+		}
+		if !tomb || cleared == maxCleared {
 			return invalid(op, dk, errors.New("directory not empty"))
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -121,4 +122,29 @@ func (r *Remote) takeOver(ctx context.Context, op, key string, cond remote.Cond,
 // computer sleeps, and the wall clock can be set back.
 func since(t time.Time) time.Duration {
 	return max(time.Since(t), time.Now().Round(0).Sub(t.Round(0)))
+}
+
+// maxCleared bounds how many tombstones one Rmdir clears from its directory.
+const maxCleared = 100
+
+// clearStale removes the listed object o if it is a tombstone of age, left
+// by a delete that stopped, so that the directory it stands in can go, and
+// reports whether o was a tombstone. A young one is a delete under way,
+// whose end is waited for (a transient error).
+func (r *Remote) clearStale(ctx context.Context, op string, o listed) (bool, error) {
+	if o.size > maxTombstone || strings.HasSuffix(o.key, "/") {
+		return false, nil
+	}
+	h, err := r.headAny(ctx, op, o.key)
+	switch {
+	case errors.Is(err, remote.ErrNotFound):
+		return true, nil // gone meanwhile
+	case err != nil:
+		return false, err
+	case h.meta[metaTombstone] == "":
+		return false, nil
+	case h.age() < r.cfg.tombstoneLife:
+		return true, &opError{op: op, key: o.key, err: errors.New("a delete is under way in the directory")}
+	}
+	return true, r.clearTombstone(ctx, op, o.key, "")
 }

@@ -356,3 +356,46 @@ func TestTombstoneDeletedOnlyYoung(t *testing.T) {
 		t.Errorf("a retry removed another delete's young tombstone: %+v, %v", o, err)
 	}
 }
+
+// TestRmdirClearsStaleTombstone: a tombstone a stopped delete left in a
+// directory keeps the directory from being removed only while it is young
+// (a delete under way: a transient error); once it is of age, Rmdir clears
+// it and removes the directory. A real file still makes it not empty.
+func TestRmdirClearsStaleTombstone(t *testing.T) {
+	ctx := t.Context()
+	const life = 2 * time.Second
+	a, b := twoDevices(t, life)
+	if err := b.Mkdir(ctx, "d", remote.Meta{}); err != nil {
+		t.Fatal(err)
+	}
+	mine, err := putString(t, a, "d/f", "A's", remote.Cond{IfNoneMatch: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	intercept(a, func(in any, send func() error) error {
+		if _, ok := in.(*s3.DeleteObjectInput); ok {
+			return errors.New("offline")
+		}
+		return send()
+	})
+	if err := a.Delete(ctx, "d/f", remote.Cond{IfMatch: mine.Version}); err == nil || remote.IsPermanent(err) {
+		t.Fatalf("a delete cut off before its last request: %v, want a transient error", err)
+	}
+	if err := b.Rmdir(ctx, "d"); err == nil || remote.IsPermanent(err) {
+		t.Fatalf("rmdir beside a young tombstone: %v, want a transient error", err)
+	}
+	time.Sleep(life + 1100*time.Millisecond) // Last-Modified has whole seconds
+	if err := b.Rmdir(ctx, "d"); err != nil {
+		t.Fatalf("rmdir beside a tombstone of age: %v", err)
+	}
+	if pg, err := b.listPage(ctx, "test", b.dirKey("d"), "", 10, nil); err != nil || len(pg.objects) != 0 {
+		t.Errorf("after rmdir, d/ holds %+v, %v", pg.objects, err)
+	}
+
+	if _, err := putString(t, b, "e/g", "B's", remote.Cond{IfNoneMatch: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Rmdir(ctx, "e"); !remote.IsPermanent(err) {
+		t.Errorf("rmdir of a directory with a file: %v, want a permanent error", err)
+	}
+}
