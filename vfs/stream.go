@@ -90,13 +90,15 @@ func (s *stream) release() {
 	case s.done:
 		s.f.Close()
 	case s.idle == nil:
-		s.idle = time.AfterFunc(s.linger, func() {
+		var t *time.Timer
+		t = time.AfterFunc(s.linger, func() {
 			s.mu.Lock()
-			if s.users == 0 {
+			if s.idle == t && s.users == 0 { // not a timer stopped too late
 				s.stop()
 			}
 			s.mu.Unlock()
 		})
+		s.idle = t
 	}
 }
 

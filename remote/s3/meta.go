@@ -204,13 +204,12 @@ func serverTime(md middleware.Metadata) time.Time {
 
 // age is how long ago o was written, by the server's clock, which also set
 // its Last-Modified: the clocks of the devices do not matter. Without a
-// Date from the server, this device's clock stands in.
+// Date from the server it is 0: no device's clock stands in.
 func (o object) age() time.Duration {
-	now := o.date
-	if now.IsZero() {
-		now = time.Now()
+	if o.date.IsZero() {
+		return 0
 	}
-	return now.Sub(o.lastMod)
+	return o.date.Sub(o.lastMod)
 }
 
 func deref[T any](p *T) T {

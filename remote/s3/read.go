@@ -159,5 +159,9 @@ func (r *Remote) Get(ctx context.Context, p string, off, length int64, version s
 		}
 		return nil, fail(ctx, op, key, err)
 	}
+	if objectOfGet(g).meta[metaTombstone] != "" {
+		g.Body.Close()
+		return nil, notFound(op, key) // being deleted
+	}
 	return g.Body, nil
 }

@@ -121,9 +121,10 @@ type Remote struct {
 	cfg    Config // with defaults filled in
 	log    *slog.Logger
 
-	mu      sync.Mutex          // guards skipped and made
-	skipped map[string]struct{} // keys List skipped, without the bucket
-	made    recentDirs          // directories Mkdir made lately
+	mu      sync.Mutex           // guards skipped, made and tombs
+	skipped map[string]struct{}  // keys List skipped, without the bucket
+	made    recentDirs           // directories Mkdir made lately
+	tombs   map[string]time.Time // tombstones put and not deleted yet: ETag -> when
 
 	count *requestCounter
 }
@@ -157,8 +158,8 @@ func New(ctx context.Context, cfg Config) (*Remote, error) {
 		prefix:  cfg.Prefix,
 		cfg:     cfg,
 		log:     cfg.Logger,
-		skipped: map[string]struct{}{},
-		count:   &requestCounter{n: map[string]uint64{}},
+		skipped: map[string]struct{}{}, tombs: map[string]time.Time{},
+		count: &requestCounter{n: map[string]uint64{}},
 	}
 	r.client = newClient(awsCfg, cfg, r.count)
 	region, err := r.checkBucket(ctx, awsCfg)

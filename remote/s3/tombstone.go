@@ -40,39 +40,75 @@ import (
 // for half a minute.
 
 // maxTombstone is the most bytes a tombstone holds: rand.Text(), or
-// nothing (before they held random bytes).
-const maxTombstone = 64
+// nothing (before they held random bytes). tombstoneSize is what
+// rand.Text() gives, the size listings are checked for.
+const (
+	maxTombstone  = 64
+	tombstoneSize = 26
+)
 
 // putTombstone puts a tombstone at key over the version ifMatch, recording
 // that it deletes the version deleting. It returns the tombstone's ETag,
 // and a time by this device's clocks no later than the tombstone was put.
+// The Remote remembers it as its own (see mine) until it deletes it.
 func (r *Remote) putTombstone(ctx context.Context, op, key, ifMatch, deleting string) (etag string, born time.Time, err error) {
 	born = time.Now()
 	md := map[string]string{metaTombstone: trimETag(deleting)}
 	etag, err = r.putObject(ctx, op, key, []byte(rand.Text()), md, remote.Cond{IfMatch: ifMatch})
-	return etag, born, err
+	if err != nil {
+		return "", born, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for t, b := range r.tombs {
+		if since(b) >= r.cfg.tombstoneLife {
+			delete(r.tombs, t) // of age: nobody deletes it without renewing it first
+		}
+	}
+	r.tombs[etag] = born
+	return etag, born, nil
+}
+
+// mine reports whether this Remote put the tombstone tomb, and when.
+func (r *Remote) mine(tomb string) (time.Time, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	born, ok := r.tombs[tomb]
+	return born, ok
 }
 
 // deleteTombstone deletes the tombstone tomb at key, put at born or later,
 // if it is still younger than half its life, with one request (the SDK's
-// retries could send it late). An older one fails with a transient error:
-// the retry clears it (clearTombstone).
+// retries could send it late) that gives up once that half has passed. An
+// older one fails with a transient error: the retry clears it
+// (clearTombstone).
 func (r *Remote) deleteTombstone(ctx context.Context, op, key, tomb string, born time.Time) error {
+	half := born.Add(r.cfg.tombstoneLife / 2)
 	if since(born) >= r.cfg.tombstoneLife/2 {
 		return &opError{op: op, key: key, err: errors.New("the tombstone is too old to delete: trying again once it may be replaced")}
 	}
-	return r.deleteKey(ctx, op, key, tomb, func(o *s3.Options) { o.RetryMaxAttempts = 1 })
+	ctx, cancel := context.WithDeadline(ctx, half)
+	defer cancel()
+	if err := r.deleteKey(ctx, op, key, tomb, func(o *s3.Options) { o.RetryMaxAttempts = 1 }); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	delete(r.tombs, tomb)
+	r.mu.Unlock()
+	return nil
 }
 
 // clearTombstone removes the tombstone at key left by a delete or a move
 // that stopped between its tombstone and the tombstone's delete, and is
-// retried. want, when set, is the version the retry deletes: a tombstone
-// over another version, not yet of age, is someone else's delete under way,
-// and stays. A tombstone of age is first replaced by a fresh one; if a
-// write has taken its place meanwhile, that write stays. Nothing (or a file)
-// at key: the delete is done.
+// retried. Only the Remote that put a young tombstone deletes it: a DELETE
+// takes whatever is at the key, and another one could follow. A young
+// tombstone of another delete (or of this device's own before a restart) is
+// a delete under way: with want, the version the retry deletes, that
+// delete is done here (the version is gone from the key); without, it is
+// waited for (a transient error). A tombstone of age is first replaced by
+// a fresh one of this Remote's; if a write has taken its place meanwhile,
+// that write stays. Nothing (or a file) at key: the delete is done.
 func (r *Remote) clearTombstone(ctx context.Context, op, key, want string) error {
-	sent := time.Now()
 	o, err := r.headAny(ctx, op, key)
 	switch {
 	case errors.Is(err, remote.ErrNotFound):
@@ -82,11 +118,9 @@ func (r *Remote) clearTombstone(ctx context.Context, op, key, want string) error
 	case o.meta[metaTombstone] == "":
 		return nil
 	}
-	age, life := o.age(), r.cfg.tombstoneLife
+	born, mine := r.mine(o.etag)
 	switch {
-	case age < life && want != "" && o.meta[metaTombstone] != trimETag(want):
-		return nil
-	case age >= life:
+	case o.age() >= r.cfg.tombstoneLife:
 		etag, born, err := r.putTombstone(ctx, op, key, o.etag, o.meta[metaTombstone])
 		if errors.Is(err, remote.ErrPrecondition) {
 			return nil // taken over, or cleared by another retry
@@ -95,8 +129,12 @@ func (r *Remote) clearTombstone(ctx context.Context, op, key, want string) error
 			return err
 		}
 		return r.deleteTombstone(ctx, op, key, etag, born)
+	case mine:
+		return r.deleteTombstone(ctx, op, key, o.etag, born)
+	case want == "":
+		return &opError{op: op, key: key, err: errors.New("a delete is under way")}
 	}
-	return r.deleteTombstone(ctx, op, key, o.etag, sent.Add(-age))
+	return nil
 }
 
 // takeOver returns the condition under which a write of a new file

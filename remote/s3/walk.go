@@ -2,6 +2,7 @@ package s3
 
 import (
 	"context"
+	"errors"
 	"strings"
 
 	"github.com/ferry-fs/ferry/remote"
@@ -175,6 +176,14 @@ func (w *walker) settle(key string, end bool) error {
 // report calls fn for a settled file or symlink.
 func (w *walker) report(pe pendingEntry) error {
 	if !pe.link {
+		if pe.obj.size == tombstoneSize {
+			// Perhaps a delete's tombstone, which reads as absent.
+			if _, err := w.r.head(w.ctx, w.op, pe.obj.key); errors.Is(err, remote.ErrNotFound) {
+				return nil
+			} else if err != nil {
+				return err
+			}
+		}
 		o := object{size: pe.obj.size, lastMod: pe.obj.lastMod, etag: pe.obj.etag}
 		return w.fn(fileEntry(pe.path, o))
 	}

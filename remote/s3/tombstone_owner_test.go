@@ -1,0 +1,115 @@
+package s3
+
+import (
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/ferry-fs/ferry/remote"
+)
+
+// stallAfterTombstone makes r run during, once, right after r's first
+// tombstone lands and before its DELETE: another device at work meanwhile.
+func stallAfterTombstone(r *Remote, during func()) {
+	var once atomic.Bool
+	intercept(r, func(in any, send func() error) error {
+		err := send()
+		if pin, ok := in.(*s3.PutObjectInput); ok && pin.Metadata[metaTombstone] != "" && once.CompareAndSwap(false, true) {
+			during()
+		}
+		return err
+	})
+}
+
+// TestSameVersionDeletesKeepANewWrite: two devices delete one version at
+// once. C's delete meets A's young tombstone and leaves it to A (a DELETE
+// takes whatever is at the key: only the delete that put a tombstone may
+// send one), so C's new file, written once the key is free, survives A's
+// DELETE.
+func TestSameVersionDeletesKeepANewWrite(t *testing.T) {
+	ctx := t.Context()
+	a, c := twoDevices(t, time.Minute)
+	const p = "f.txt"
+	v1, err := putString(t, a, p, "v1", remote.Cond{IfNoneMatch: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stallAfterTombstone(a, func() {
+		if err := c.Delete(ctx, p, remote.Cond{IfMatch: v1.Version}); err != nil {
+			t.Errorf("C's delete of the version A is deleting: %v, want done", err)
+		}
+		if _, err := putString(t, c, p, "C's early file", remote.Cond{IfNoneMatch: true}); !errors.Is(err, remote.ErrPrecondition) {
+			t.Errorf("C's new file while A's tombstone stands: %v, want ErrPrecondition", err)
+		}
+	})
+	if err := a.Delete(ctx, p, remote.Cond{IfMatch: v1.Version}); err != nil {
+		t.Fatalf("A's delete: %v", err)
+	}
+	if _, err := putString(t, c, p, "C's new file", remote.Cond{IfNoneMatch: true}); err != nil {
+		t.Fatalf("C's new file after A's delete: %v", err)
+	}
+	if got := readString(t, c, p); got != "C's new file" {
+		t.Errorf("%s holds %q, want C's new file", p, got)
+	}
+}
+
+// TestRenameDirWaitsForAYoungTombstone: a directory rename that meets
+// another device's young tombstone below it waits (a transient error)
+// instead of deleting it, and goes through once that delete ended.
+func TestRenameDirWaitsForAYoungTombstone(t *testing.T) {
+	ctx := t.Context()
+	a, b := twoDevices(t, time.Minute)
+	v1, err := putString(t, a, "d/f", "v1", remote.Cond{IfNoneMatch: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := putString(t, a, "d/g", "g", remote.Cond{IfNoneMatch: true}); err != nil {
+		t.Fatal(err)
+	}
+	stallAfterTombstone(a, func() {
+		if err := b.Rename(ctx, "d", "e"); err == nil || remote.IsPermanent(err) {
+			t.Errorf("B's rename beside A's young tombstone: %v, want a transient error", err)
+		}
+	})
+	if err := a.Delete(ctx, "d/f", remote.Cond{IfMatch: v1.Version}); err != nil {
+		t.Fatalf("A's delete: %v", err)
+	}
+	if err := b.Rename(ctx, "d", "e"); err != nil {
+		t.Fatalf("B's rename after A's delete: %v", err)
+	}
+	if got := readString(t, b, "e/g"); got != "g" {
+		t.Errorf("e/g holds %q after the rename", got)
+	}
+	if _, err := b.Stat(ctx, "e/f"); !errors.Is(err, remote.ErrNotFound) {
+		t.Errorf("the deleted f came along: %v", err)
+	}
+}
+
+// TestWalkAndGetSkipTombstones: a stopped delete's tombstone is no file to
+// a rescan's Walk, and Get of it finds nothing.
+func TestWalkAndGetSkipTombstones(t *testing.T) {
+	ctx := t.Context()
+	a, _ := twoDevices(t, time.Minute)
+	e, err := putString(t, a, "f", "v1", remote.Cond{IfNoneMatch: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tomb, _, err := a.putTombstone(ctx, "test", a.key("f"), e.Version, e.Version)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Walk(ctx, func(x remote.Entry) error {
+		if x.Path == "f" {
+			t.Errorf("Walk reports the tombstone as a file: %+v", x)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Get(ctx, "f", 0, -1, tomb); !errors.Is(err, remote.ErrNotFound) {
+		t.Errorf("Get of the tombstone: %v, want ErrNotFound", err)
+	}
+}
