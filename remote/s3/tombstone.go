@@ -2,7 +2,9 @@ package s3
 
 import (
 	"context"
+	"crypto/md5"
 	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"strings"
 	"time"
@@ -53,8 +55,19 @@ const (
 // The Remote remembers it as its own (see mine) until it deletes it.
 func (r *Remote) putTombstone(ctx context.Context, op, key, ifMatch, deleting string) (etag string, born time.Time, err error) {
 	born = time.Now()
+	body := []byte(rand.Text())
 	md := map[string]string{metaTombstone: trimETag(deleting)}
-	etag, err = r.putObject(ctx, op, key, []byte(rand.Text()), md, remote.Cond{IfMatch: ifMatch})
+	etag, err = r.putObject(ctx, op, key, body, md, remote.Cond{IfMatch: ifMatch})
+	if errors.Is(err, remote.ErrPrecondition) {
+		// The client sends a request again when its answer is lost (a
+		// connection reset): the first may have put this very tombstone,
+		// and the second fails its If-Match on it. Its ETag, the MD5 of
+		// its random bytes, tells.
+		sum := md5.Sum(body)
+		if o, herr := r.headAny(ctx, op, key); herr == nil && trimETag(o.etag) == hex.EncodeToString(sum[:]) {
+			etag, err = o.etag, nil
+		}
+	}
 	if err != nil {
 		return "", born, err
 	}

@@ -1,14 +1,20 @@
 package s3
 
 import (
+	"bytes"
+	"context"
 	"errors"
+	"net/http"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go/middleware"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/ferry-fs/ferry/remote"
+	"github.com/ferry-fs/ferry/remote/s3/s3test"
 )
 
 // stallAfterTombstone makes r run during, once, right after r's first
@@ -111,5 +117,45 @@ func TestWalkAndGetSkipTombstones(t *testing.T) {
 	}
 	if _, err := a.Get(ctx, "f", 0, -1, tomb); !errors.Is(err, remote.ErrNotFound) {
 		t.Errorf("Get of the tombstone: %v, want ErrNotFound", err)
+	}
+}
+
+// TestDeleteTombstoneAnswerLost: the answer to a delete's tombstone is
+// lost, and the client sends the request again, which fails its If-Match:
+// the first one put the tombstone. The delete still completes. It used to
+// end with remote.ErrPrecondition and leave the tombstone, which reads as
+// absent but held back every later write at the name.
+func TestDeleteTombstoneAnswerLost(t *testing.T) {
+	ctx := t.Context()
+	r := newTestRemote(t, s3test.Start(t), "")
+	e, err := r.Put(ctx, "f.txt", bytes.NewReader([]byte("one")), 3, remote.Meta{}, remote.Cond{IfNoneMatch: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lost atomic.Bool
+	r.client = s3.New(r.client.Options(), func(o *s3.Options) {
+		o.APIOptions = append(o.APIOptions, func(st *middleware.Stack) error {
+			return st.Finalize.Add(middleware.FinalizeMiddlewareFunc("lose-tombstone-answer",
+				func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
+					out, md, err := next.HandleFinalize(ctx, in)
+					req, ok := in.Request.(*smithyhttp.Request)
+					if ok && err == nil && req.Method == http.MethodPut && req.Header.Get("X-Amz-Meta-"+metaTombstone) != "" && lost.CompareAndSwap(false, true) {
+						return out, md, &smithyhttp.RequestSendError{Err: errors.New("connection reset by peer")}
+					}
+					return out, md, err
+				}), middleware.After)
+		})
+	})
+	if err := r.Delete(ctx, "f.txt", remote.Cond{IfMatch: e.Version}); err != nil {
+		t.Errorf("delete: %v", err)
+	}
+	if !lost.Load() {
+		t.Fatal("the delete put no tombstone the hook saw")
+	}
+	if _, err := r.headAny(ctx, "test", r.key("f.txt")); !errors.Is(err, remote.ErrNotFound) {
+		t.Errorf("the delete left the tombstone: %v", err)
+	}
+	if _, err := r.Put(ctx, "f.txt", bytes.NewReader([]byte("new")), 3, remote.Meta{}, remote.Cond{IfNoneMatch: true}); err != nil {
+		t.Errorf("a new file after the delete: %v", err)
 	}
 }
