@@ -336,6 +336,11 @@ func (u *Uploader) applyMove(c Change) error {
 			if _, err := u.stepAside(tid); err != nil {
 				return err
 			}
+		} else if !tdir && !dir && u.uploadedSince(tid, c) {
+			// This device's own file at the new name went up after the
+			// move (the entry is old news, replayed after an absence):
+			// it stays, and the move only takes the old name away.
+			return u.applyDelete(c.Path, c.Was)
 		} else if err := u.applyDelete(c.To, ""); err != nil {
 			return err
 		}
@@ -616,6 +621,18 @@ func (u *Uploader) leftBehind(c Change, up uploaded) bool {
 		return false
 	}
 	e, err := u.remote.Stat(u.ctx, up.Path)
+	return err == nil && !e.Dir && e.Version == up.Version
+}
+
+// uploadedSince reports whether file id, which the mount shows at the new
+// name of the remote move c, is a version this device uploaded there that
+// the remote still holds: not the one the move made, so put there after it.
+func (u *Uploader) uploadedSince(id uint64, c Change) bool {
+	up, known := u.loadUploaded(id)
+	if !known || up.Path != c.To || up.Version == "" || up.Version == c.Version {
+		return false
+	}
+	e, err := u.remote.Stat(u.ctx, c.To)
 	return err == nil && !e.Dir && e.Version == up.Version
 }
 

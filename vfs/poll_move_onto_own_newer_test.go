@@ -1,0 +1,83 @@
+package vfs
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/ferry-fs/ferry/cache"
+	"github.com/ferry-fs/ferry/journal"
+	"github.com/ferry-fs/ferry/remote"
+)
+
+// TestPollMoveOntoOwnNewerFile: another device puts a.txt, moves it onto
+// e.txt and deletes it there; then this device, which missed all that
+// (offline), makes e.txt and uploads it. Its first poll then reads the
+// other device's entries. The move, old news at e.txt, took this device's
+// e.txt away (a plain delete of whatever showed at the new name), and the
+// delete then the moved file: the mount showed no e.txt, while the remote
+// kept this device's upload there, and only a rescan brought it back.
+func TestPollMoveOntoOwnNewerFile(t *testing.T) {
+	ctx := context.Background()
+	l, _ := newLocal(t)
+	fs, up := newSynced(t, l, journal.Config{Device: "devB", DeviceID: "b1"})
+	up.StartPolling(journal.PollConfig{Interval: time.Hour})
+
+	// The other device: a.txt, moved onto e.txt, deleted there.
+	put := putTheirs(t, l, "a.txt", "theirs", remote.Cond{IfNoneMatch: true})
+	if err := l.RenameIf(ctx, "a.txt", "e.txt", put.Version, remote.Cond{IfNoneMatch: true}); err != nil {
+		t.Fatal(err)
+	}
+	moved, err := l.Stat(ctx, "e.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mv := change("move", moved)
+	mv.Path, mv.To, mv.Was = "a.txt", "e.txt", put.Version
+	if err := l.Delete(ctx, "e.txt", remote.Cond{IfMatch: moved.Version}); err != nil {
+		t.Fatal(err)
+	}
+	del := journal.Change{Op: "delete", Path: "e.txt", Version: moved.Version}
+
+	// This device makes e.txt, and it goes up before the poll.
+	(&rig{fs: fs}).writeFile(t, cache.RootID, "e.txt", "mine")
+	flushAll(t, up)
+
+	data, _ := json.Marshal(map[string]any{"device": "devA", "changes": []journal.Change{change("put", put), mv, del}})
+	name := fmt.Sprintf("log/%020d-%s-%010d.json", time.Now().UnixNano(), "a1", 1)
+	if err := l.PutArea(ctx, name, data); err != nil {
+		t.Fatal(err)
+	}
+	if err := up.PollOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	flushAll(t, up)
+
+	if id, _, ok := fs.NodeAt("a.txt"); ok {
+		t.Errorf("a.txt (node %d) shows, though the other device moved it away", id)
+	}
+	e, err := l.Stat(ctx, "e.txt")
+	if err != nil {
+		t.Fatalf("e.txt is gone from the remote: %v", err)
+	}
+	id, _, ok := fs.NodeAt("e.txt")
+	if !ok {
+		t.Fatalf("e.txt does not show, though the remote has this device's upload there (version %s)", e.Version)
+	}
+	fh, err := fs.Open(id, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fs.Release(fh)
+	buf := make([]byte, 100)
+	n, err := fs.Read(fh, buf, 0)
+	if err != nil && err != io.EOF {
+		t.Fatal(err)
+	}
+	if string(buf[:n]) != "mine" {
+		t.Errorf("e.txt holds %q, want %q", buf[:n], "mine")
+	}
+}
