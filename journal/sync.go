@@ -282,6 +282,15 @@ func (u *Uploader) survive(id uint64, p string, up uploaded) error {
 	switch {
 	case errors.Is(err, remote.ErrNotFound):
 		u.saveUploaded(id, nil)
+		if here, err := u.contentHere(id); err != nil {
+			return err
+		} else if !here {
+			// Only the remote had its content, and it is gone there (or
+			// moved: later entries say where): nothing is left to upload
+			// again, and a file that reads nothing must not stay, least
+			// of all for a move to take elsewhere.
+			return u.cfg.Tree.RemoveAt(p, id)
+		}
 		u.log.Warn("a remote delete took a newer version of a file with it; uploading it again", "path", p)
 		return u.cfg.Tree.Republish(id, "")
 	case err != nil:

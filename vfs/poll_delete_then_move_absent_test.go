@@ -1,0 +1,100 @@
+package vfs
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/ferry-fs/ferry/journal"
+	"github.com/ferry-fs/ferry/remote"
+	"github.com/ferry-fs/ferry/remote/local"
+)
+
+// TestPollOldDeleteThenMoveOfUndownloaded: this device shows g.txt, never
+// downloaded, as the other device's newer version. A poll then brings an
+// older delete there (of the version before) and the move of that newer
+// version to h.txt. The delete, of another version, found g.txt gone from
+// the remote (moved) and took it for a newer version that a delete took
+// with it: it forgot the file's record to upload it again, which it cannot
+// (nothing of it is here). The move then took that record-less file to
+// h.txt, where its first read found no remote copy to fetch and removed
+// it: the mount lost h.txt, which the remote and the other device have.
+func TestPollOldDeleteThenMoveOfUndownloaded(t *testing.T) {
+	ctx := context.Background()
+	l, _ := newLocal(t)
+	fs, up := newSynced(t, l, journal.Config{Device: "devB", DeviceID: "b1"})
+	up.StartPolling(journal.PollConfig{Interval: time.Hour})
+	seq := 0
+	logged := func(changes ...journal.Change) {
+		t.Helper()
+		seq++
+		data, _ := json.Marshal(map[string]any{"device": "devA", "changes": changes})
+		name := fmt.Sprintf("log/%020d-%s-%010d.json", time.Now().UnixNano(), "a1", seq)
+		if err := l.PutArea(ctx, name, data); err != nil {
+			t.Fatal(err)
+		}
+		if err := up.PollOnce(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// The other device replaces g.txt; this device learns of the newer
+	// version first (in the model test, from the remote itself, when an
+	// upload of its own there conflicted).
+	old := putTheirs(t, l, "g.txt", "old", remote.Cond{IfNoneMatch: true})
+	if err := l.Delete(ctx, "g.txt", remote.Cond{IfMatch: old.Version}); err != nil {
+		t.Fatal(err)
+	}
+	theirs := putTheirs(t, l, "g.txt", "theirs", remote.Cond{IfNoneMatch: true})
+	logged(change("put", theirs))
+	if _, _, ok := fs.NodeAt("g.txt"); !ok {
+		t.Fatal("g.txt does not show")
+	}
+
+	// Then they move it to h.txt; the poll reads the older delete too.
+	if err := l.RenameIf(ctx, "g.txt", "h.txt", theirs.Version, remote.Cond{IfNoneMatch: true}); err != nil {
+		t.Fatal(err)
+	}
+	moved, err := l.Stat(ctx, "h.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mv := change("move", moved)
+	mv.Path, mv.To = "g.txt", "h.txt"
+	logged(journal.Change{Op: "delete", Path: "g.txt", Version: old.Version}, mv)
+	flushAll(t, up)
+
+	if id, _, ok := fs.NodeAt("g.txt"); ok {
+		t.Errorf("g.txt (node %d) still shows, though the other device moved it away", id)
+	}
+	if _, err := l.Stat(ctx, "g.txt"); err == nil {
+		t.Errorf("g.txt is back on the remote")
+	}
+	readAt(t, fs, l, "h.txt", "theirs")
+}
+
+// readAt fails t unless the mount shows p, and reads want from it.
+func readAt(t *testing.T, fs *FS, l *local.Local, p, want string) {
+	t.Helper()
+	id, _, ok := fs.NodeAt(p)
+	if !ok {
+		_, err := l.Stat(context.Background(), p)
+		t.Fatalf("%s does not show (on the remote: %v)", p, err)
+	}
+	fh, err := fs.Open(id, 0)
+	if err != nil {
+		t.Fatalf("open %s: %v", p, err)
+	}
+	defer fs.Release(fh)
+	buf := make([]byte, 100)
+	n, err := fs.Read(fh, buf, 0)
+	if err != nil && err != io.EOF {
+		t.Fatalf("read %s: %v", p, err)
+	}
+	if string(buf[:n]) != want {
+		t.Errorf("%s holds %q, want %q", p, buf[:n], want)
+	}
+}
