@@ -808,7 +808,7 @@ func (u *Uploader) moveConflict(ctx context.Context, a *action, up uploaded, the
 	if err != nil {
 		return "", "", err
 	}
-	a.change = &Change{Op: changeMove, Path: a.path, To: a.to, Version: e.Version, Hash: e.Hash}
+	a.change = &Change{Op: changeMove, Path: a.path, To: a.to, Version: e.Version, Hash: e.Hash, Was: theirs}
 	if id, _, ok := u.cfg.Tree.NodeAt(a.to); ok && id == a.node && u.pendingBesides(a) {
 		if _, err := u.keepBoth(a.node, e); err != nil {
 			return "", "", err
@@ -922,7 +922,9 @@ func (u *Uploader) renameOntoTaken(ctx context.Context, a *action, up uploaded, 
 	if err := u.takeRemote(e, a.node); err != nil {
 		return "", "", err
 	}
-	a.change = &Change{Op: changeMove, Path: a.path, To: to}
+	// Was: a device that has another version at the old name since
+	// keeps it there (see applyMove).
+	a.change = &Change{Op: changeMove, Path: a.path, To: to, Was: up.Version}
 	if now, ok := u.loadUploaded(a.node); ok {
 		a.change.Version, a.change.Hash = now.Version, now.Hash
 	}
