@@ -293,6 +293,9 @@ func (u *Uploader) recheck(ctx context.Context, changes []Change) []Change {
 			out = append(out, c)
 			continue
 		}
+		// Asked first: an upload that lands after the Stat must count.
+		id, dir, here := u.cfg.Tree.NodeAt(c.Path)
+		uploading := here && u.pendingFor(id)
 		e, err := u.remote.Stat(ctx, c.Path)
 		switch {
 		case errors.Is(err, remote.ErrNotFound):
@@ -303,8 +306,12 @@ func (u *Uploader) recheck(ctx context.Context, changes []Change) []Change {
 			// than the one taken, and stays.
 			// Only a file the mount shows there needs it: applying the
 			// put for nothing would make its directories here, which the
-			// move or delete then leaves behind.
-			if _, dir, here := u.cfg.Tree.NodeAt(c.Path); here && !dir && takenLater(changes[i+1:], c) {
+			// move or delete then leaves behind. Not one with an upload
+			// of its own on the way either: the put did not replace
+			// that, and the upload, conditional, finds out what did. (It
+			// may land before the put is applied, which then takes it
+			// for a version the put replaced.)
+			if here && !dir && !uploading && takenLater(changes[i+1:], c) {
 				out = append(out, c)
 			}
 			continue
