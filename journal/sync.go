@@ -152,9 +152,43 @@ func (u *Uploader) keepBoth(id uint64, e remote.Entry) (string, error) {
 // goes up as a new file, and returns that name: its own pending upload at
 // the old name is dropped and its record forgotten.
 func (u *Uploader) stepAside(id uint64) (string, error) {
-	u.dropPending(id, "superseded by a conflict copy")
+	u.dropReplaced(id, "superseded by a conflict copy")
 	u.saveUploaded(id, nil)
 	return u.conflictCopy(id, u.conflictSuffix())
+}
+
+// dropReplaced is dropPending for a file that steps aside as a conflict
+// copy. A rename among its actions, waiting to go up, was what would have
+// taken the file's version at its old name away on the remote: that
+// version is taken away now, or it stays there for good, and other
+// devices show a file this one no longer has. Only when its content is
+// here, to go up as the copy: otherwise the old name holds the only one.
+func (u *Uploader) dropReplaced(id uint64, note string) {
+	up, known := u.loadUploaded(id)
+	renamed := false
+	u.mu.Lock()
+	for _, a := range u.plan.acts {
+		if a != nil && a.node == id && a.kind == actMove && !a.running && known && up.Version != "" && a.path == up.Path {
+			renamed = true
+		}
+	}
+	u.mu.Unlock()
+	u.dropPending(id, note)
+	if !renamed {
+		return
+	}
+	if here, err := u.contentHere(id); err != nil || !here {
+		return
+	}
+	err := u.remote.Delete(u.ctx, up.Path, remote.Cond{IfMatch: up.Version})
+	switch {
+	case err == nil:
+		u.addChange(Change{Op: changeDelete, Path: up.Path, Version: up.Version})
+	case errors.Is(err, remote.ErrNotFound), errors.Is(err, remote.ErrPrecondition):
+		// Gone or changed there since: not this file's to take away.
+	default:
+		u.log.Warn("a rename dropped for a conflict copy: its old name stays on the remote", "path", up.Path, "err", err)
+	}
 }
 
 // takeRemote makes the mount show the remote entry e at e.Path. A file

@@ -1,0 +1,53 @@
+package vfs
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/ferry-fs/ferry/cache"
+	"github.com/ferry-fs/ferry/journal"
+	"github.com/ferry-fs/ferry/remote"
+)
+
+// TestPollConflictKeepsUndownloadedRenamed: the other device's c.txt,
+// never downloaded here, is renamed here to a.txt, where that device puts
+// a file before the rename goes up. Nothing of c.txt is here to keep as a
+// conflict copy: the rename is dropped, and the version at c.txt, the
+// only copy of that content, must stay on the remote.
+func TestPollConflictKeepsUndownloadedRenamed(t *testing.T) {
+	ctx := context.Background()
+	l, _ := newLocal(t)
+	fs, up := newSynced(t, l, journal.Config{Device: "devB", DeviceID: "b1", WriteBack: time.Hour})
+	up.StartPolling(journal.PollConfig{Interval: time.Hour})
+	seq := 0
+	logged := func(changes ...journal.Change) {
+		t.Helper()
+		seq++
+		data, _ := json.Marshal(map[string]any{"device": "devA", "changes": changes})
+		name := fmt.Sprintf("log/%020d-%s-%010d.json", time.Now().UnixNano(), "a1", seq)
+		if err := l.PutArea(ctx, name, data); err != nil {
+			t.Fatal(err)
+		}
+		if err := up.PollOnce(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := putTheirs(t, l, "c.txt", "their c", remote.Cond{IfNoneMatch: true})
+	logged(change("put", c))
+	if err := fs.Rename(cache.RootID, "c.txt", cache.RootID, "a.txt", 0); err != nil {
+		t.Fatal(err)
+	}
+	a := putTheirs(t, l, "a.txt", "their a", remote.Cond{IfNoneMatch: true})
+	logged(change("put", a))
+	flushAll(t, up)
+
+	rc, err := l.Get(ctx, "c.txt", 0, -1, "")
+	if err != nil {
+		t.Fatalf("c.txt, the only copy of its content, is gone from the remote: %v", err)
+	}
+	rc.Close()
+	readAt(t, fs, l, "a.txt", "their a")
+}

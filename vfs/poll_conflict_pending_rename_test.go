@@ -1,0 +1,49 @@
+package vfs
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/ferry-fs/ferry/cache"
+	"github.com/ferry-fs/ferry/journal"
+	"github.com/ferry-fs/ferry/remote"
+)
+
+// TestPollConflictDropsPendingRename: c.txt, uploaded, is renamed here to
+// e.txt, where another device puts a file before the rename goes up. The
+// poll finds both sides changed e.txt: this file steps aside as a
+// conflict copy, which goes up as a new file, and its waiting actions are
+// dropped, the rename among them. That rename was what took the version
+// at c.txt away on the remote: it stayed there for good, and other
+// devices showed a c.txt this one no longer has.
+func TestPollConflictDropsPendingRename(t *testing.T) {
+	ctx := context.Background()
+	l, root := newLocal(t)
+	fs, up := newSynced(t, l, journal.Config{Device: "devB", DeviceID: "b1", WriteBack: time.Hour})
+	up.StartPolling(journal.PollConfig{Interval: time.Hour})
+	(&rig{fs: fs}).writeFile(t, cache.RootID, "c.txt", "mine")
+	flushAll(t, up)
+	if err := fs.Rename(cache.RootID, "c.txt", cache.RootID, "e.txt", 0); err != nil {
+		t.Fatal(err)
+	}
+
+	put := putTheirs(t, l, "e.txt", "theirs", remote.Cond{IfNoneMatch: true})
+	data, _ := json.Marshal(map[string]any{"device": "devA", "changes": []journal.Change{change("put", put)}})
+	name := fmt.Sprintf("log/%020d-%s-%010d.json", time.Now().UnixNano(), "a1", 1)
+	if err := l.PutArea(ctx, name, data); err != nil {
+		t.Fatal(err)
+	}
+	if err := up.PollOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	flushAll(t, up)
+
+	if _, err := l.Stat(ctx, "c.txt"); err == nil {
+		t.Errorf("c.txt is still on the remote, though this device renamed it away")
+	}
+	readAt(t, fs, l, "e.txt", "theirs")
+	readAt(t, fs, l, conflictIn(t, root, "e"), "mine")
+}
