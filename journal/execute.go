@@ -417,6 +417,11 @@ func (u *Uploader) put(ctx context.Context, a *action, path string) (note, hash 
 	}
 	if errors.Is(err, remote.ErrPrecondition) && hash != "" {
 		if note, err := u.ownUpload(ctx, id, path, hash, up.Pending); note != "" || err != nil {
+			if now, ok := u.loadUploaded(id); ok && err == nil {
+				// Logged all the same: the change log never heard of it
+				// (an answer lost, and the request sent again; a crash).
+				a.change = fileChange(path, c, now)
+			}
 			return note, hash, err
 		}
 	}
