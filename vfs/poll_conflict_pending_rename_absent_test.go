@@ -2,8 +2,6 @@ package vfs
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"testing"
 	"time"
 
@@ -22,15 +20,9 @@ func TestPollConflictKeepsUndownloadedRenamed(t *testing.T) {
 	l, _ := newLocal(t)
 	fs, up := newSynced(t, l, journal.Config{Device: "devB", DeviceID: "b1", WriteBack: time.Hour})
 	up.StartPolling(journal.PollConfig{Interval: time.Hour})
-	seq := 0
 	logged := func(changes ...journal.Change) {
 		t.Helper()
-		seq++
-		data, _ := json.Marshal(map[string]any{"device": "devA", "changes": changes})
-		name := fmt.Sprintf("log/%020d-%s-%010d.json", time.Now().UnixNano(), "a1", seq)
-		if err := l.PutArea(ctx, name, data); err != nil {
-			t.Fatal(err)
-		}
+		logTheirs(t, l, changes...)
 		if err := up.PollOnce(ctx); err != nil {
 			t.Fatal(err)
 		}

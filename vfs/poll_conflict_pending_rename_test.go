@@ -2,8 +2,6 @@ package vfs
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"testing"
 	"time"
 
@@ -31,11 +29,7 @@ func TestPollConflictDropsPendingRename(t *testing.T) {
 	}
 
 	put := putTheirs(t, l, "e.txt", "theirs", remote.Cond{IfNoneMatch: true})
-	data, _ := json.Marshal(map[string]any{"device": "devA", "changes": []journal.Change{change("put", put)}})
-	name := fmt.Sprintf("log/%020d-%s-%010d.json", time.Now().UnixNano(), "a1", 1)
-	if err := l.PutArea(ctx, name, data); err != nil {
-		t.Fatal(err)
-	}
+	logTheirs(t, l, change("put", put))
 	if err := up.PollOnce(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -2,8 +2,6 @@ package vfs
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"io"
 	"testing"
 	"time"
@@ -27,15 +25,9 @@ func TestPollOldDeleteThenMoveOfUndownloaded(t *testing.T) {
 	l, _ := newLocal(t)
 	fs, up := newSynced(t, l, journal.Config{Device: "devB", DeviceID: "b1"})
 	up.StartPolling(journal.PollConfig{Interval: time.Hour})
-	seq := 0
 	logged := func(changes ...journal.Change) {
 		t.Helper()
-		seq++
-		data, _ := json.Marshal(map[string]any{"device": "devA", "changes": changes})
-		name := fmt.Sprintf("log/%020d-%s-%010d.json", time.Now().UnixNano(), "a1", seq)
-		if err := l.PutArea(ctx, name, data); err != nil {
-			t.Fatal(err)
-		}
+		logTheirs(t, l, changes...)
 		if err := up.PollOnce(ctx); err != nil {
 			t.Fatal(err)
 		}

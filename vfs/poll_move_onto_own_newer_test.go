@@ -2,8 +2,6 @@ package vfs
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"io"
 	"testing"
 	"time"
@@ -46,11 +44,7 @@ func TestPollMoveOntoOwnNewerFile(t *testing.T) {
 	(&rig{fs: fs}).writeFile(t, cache.RootID, "e.txt", "mine")
 	flushAll(t, up)
 
-	data, _ := json.Marshal(map[string]any{"device": "devA", "changes": []journal.Change{change("put", put), mv, del}})
-	name := fmt.Sprintf("log/%020d-%s-%010d.json", time.Now().UnixNano(), "a1", 1)
-	if err := l.PutArea(ctx, name, data); err != nil {
-		t.Fatal(err)
-	}
+	logTheirs(t, l, change("put", put), mv, del)
 	if err := up.PollOnce(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -2,8 +2,6 @@ package vfs
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"io"
 	"testing"
 	"time"
@@ -60,11 +58,7 @@ func pollPutThenTake(t *testing.T, del bool) {
 		then = change("move", moved)
 		then.Path, then.To, then.Was = "b.txt", "g.txt", put.Version
 	}
-	data, _ := json.Marshal(map[string]any{"device": "devA", "changes": []journal.Change{change("put", put), then}})
-	name := fmt.Sprintf("log/%020d-%s-%010d.json", time.Now().UnixNano(), "a1", 1)
-	if err := l.PutArea(ctx, name, data); err != nil {
-		t.Fatal(err)
-	}
+	logTheirs(t, l, change("put", put), then)
 
 	if err := up.PollOnce(ctx); err != nil {
 		t.Fatal(err)

@@ -2,8 +2,6 @@ package vfs
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -69,12 +67,7 @@ func TestPollRecheckWhileNewFileLands(t *testing.T) {
 	go func() { defer close(flushed); up.Flush(fctx) }()
 	<-entered
 
-	data, _ := json.Marshal(map[string]any{"device": "devA", "changes": []journal.Change{
-		change("put", put), {Op: "delete", Path: "b.txt", Version: put.Version}}})
-	name := fmt.Sprintf("log/%020d-%s-%010d.json", time.Now().UnixNano(), "a1", 1)
-	if err := l.PutArea(ctx, name, data); err != nil {
-		t.Fatal(err)
-	}
+	logTheirs(t, l, change("put", put), journal.Change{Op: "delete", Path: "b.txt", Version: put.Version})
 	// The upload lands right after the poll's recheck found b.txt gone.
 	rem.mu.Lock()
 	rem.path, rem.hook = "b.txt", func() { close(release); <-flushed }

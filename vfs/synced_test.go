@@ -2,6 +2,8 @@ package vfs
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -66,6 +68,17 @@ func putTheirs(t *testing.T, l *local.Local, p, content string, cond remote.Cond
 		t.Fatal(err)
 	}
 	return e
+}
+
+// logTheirs writes a change-log object of another device (devA) on l,
+// listing changes, as its uploader does after a batch.
+func logTheirs(t *testing.T, l *local.Local, changes ...journal.Change) {
+	t.Helper()
+	data, _ := json.Marshal(map[string]any{"device": "devA", "changes": changes})
+	name := fmt.Sprintf("log/%020d-%s-%010d.json", time.Now().UnixNano(), "a1", 1)
+	if err := l.PutArea(context.Background(), name, data); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // newLocal is a folder remote on a fresh directory, and that directory.
