@@ -126,12 +126,10 @@ func (r *Remote) renameDir(ctx context.Context, op, from, to string) error {
 	return parallel(ctx, listConcurrency, len(objs), func(ctx context.Context, i int) error {
 		o := objs[i]
 		file := !strings.HasSuffix(o.key, "/") && !strings.HasSuffix(o.key, linkSuffix)
-		if file && o.size <= maxTombstone {
+		if file {
 			// A tombstone, left by a delete (or an earlier attempt) that
 			// stopped before its last request, is not moved but removed.
-			if h, err := r.headAny(ctx, op, o.key); err == nil && h.meta[metaTombstone] != "" {
-				return r.clearTombstone(ctx, op, o.key, "")
-			} else if err != nil && !errors.Is(err, remote.ErrNotFound) {
+			if tomb, err := r.clearStale(ctx, op, o); tomb || err != nil {
 				return err
 			}
 		}

@@ -128,7 +128,13 @@ func (r *Remote) clearTombstone(ctx context.Context, op, key, want string) error
 		return nil
 	case err != nil:
 		return err
-	case o.meta[metaTombstone] == "":
+	}
+	return r.clearHeaded(ctx, op, key, o, want)
+}
+
+// clearHeaded is clearTombstone of the object o that a HEAD of key found.
+func (r *Remote) clearHeaded(ctx context.Context, op, key string, o object, want string) error {
+	if o.meta[metaTombstone] == "" {
 		return nil
 	}
 	born, mine := r.mine(o.etag)
@@ -178,10 +184,10 @@ func since(t time.Time) time.Duration {
 // maxCleared bounds how many tombstones one Rmdir clears from its directory.
 const maxCleared = 100
 
-// clearStale removes the listed object o if it is a tombstone of age, left
-// by a delete that stopped, so that the directory it stands in can go, and
-// reports whether o was a tombstone. A young one is a delete under way,
-// whose end is waited for (a transient error).
+// clearStale clears the listed object o, as clearTombstone without a
+// version, if it is a tombstone, and reports whether it was one (or went
+// meanwhile): a directory's rename or rmdir neither moves nor counts it.
+// Another delete's young one is waited for (a transient error).
 func (r *Remote) clearStale(ctx context.Context, op string, o listed) (bool, error) {
 	if o.size > maxTombstone || strings.HasSuffix(o.key, "/") {
 		return false, nil
@@ -194,8 +200,6 @@ func (r *Remote) clearStale(ctx context.Context, op string, o listed) (bool, err
 		return false, err
 	case h.meta[metaTombstone] == "":
 		return false, nil
-	case h.age() < r.cfg.tombstoneLife:
-		return true, &opError{op: op, key: o.key, err: errors.New("a delete is under way in the directory")}
 	}
-	return true, r.clearTombstone(ctx, op, o.key, "")
+	return true, r.clearHeaded(ctx, op, o.key, h, "")
 }
