@@ -95,7 +95,8 @@ func (u *Uploader) pendingBesides(a *action) bool {
 // done with note: something else (a conflict copy, the remote's version)
 // replaces them. A running one is marked dropped: an upload under way must
 // not stay at the old name (see put).
-func (u *Uploader) dropPending(id uint64, note string) {
+// It returns the waiting actions it removed.
+func (u *Uploader) dropPending(id uint64, note string) (removed []*action) {
 	var ops []*Op
 	u.mu.Lock()
 	for _, a := range u.plan.acts {
@@ -105,6 +106,7 @@ func (u *Uploader) dropPending(id uint64, note string) {
 			a.dropped = true
 		default:
 			u.plan.remove(a)
+			removed = append(removed, a)
 			ops = append(ops, a.ops...)
 		}
 	}
@@ -112,6 +114,7 @@ func (u *Uploader) dropPending(id uint64, note string) {
 	if len(ops) > 0 {
 		u.finish(ops, note, "", nil)
 	}
+	return removed
 }
 
 // conflictSuffix is what a conflict copy adds to a name.
@@ -166,15 +169,10 @@ func (u *Uploader) stepAside(id uint64) (string, error) {
 func (u *Uploader) dropReplaced(id uint64, note string) {
 	up, known := u.loadUploaded(id)
 	renamed := false
-	u.mu.Lock()
-	for _, a := range u.plan.acts {
-		if a != nil && a.node == id && a.kind == actMove && !a.running && known && up.Version != "" && a.path == up.Path {
-			renamed = true
-		}
+	for _, a := range u.dropPending(id, note) {
+		renamed = renamed || a.kind == actMove && a.path == up.Path
 	}
-	u.mu.Unlock()
-	u.dropPending(id, note)
-	if !renamed {
+	if !renamed || !known || up.Version == "" {
 		return
 	}
 	if here, err := u.contentHere(id); err != nil || !here {
