@@ -20,20 +20,13 @@ func TestPollConflictKeepsUndownloadedRenamed(t *testing.T) {
 	l, _ := newLocal(t)
 	fs, up := newSynced(t, l, journal.Config{Device: "devB", DeviceID: "b1", WriteBack: time.Hour})
 	up.StartPolling(journal.PollConfig{Interval: time.Hour})
-	logged := func(changes ...journal.Change) {
-		t.Helper()
-		logTheirs(t, l, changes...)
-		if err := up.PollOnce(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
 	c := putTheirs(t, l, "c.txt", "their c", remote.Cond{IfNoneMatch: true})
-	logged(change("put", c))
+	pollTheirs(t, l, up, change("put", c))
 	if err := fs.Rename(cache.RootID, "c.txt", cache.RootID, "a.txt", 0); err != nil {
 		t.Fatal(err)
 	}
 	a := putTheirs(t, l, "a.txt", "their a", remote.Cond{IfNoneMatch: true})
-	logged(change("put", a))
+	pollTheirs(t, l, up, change("put", a))
 	flushAll(t, up)
 
 	rc, err := l.Get(ctx, "c.txt", 0, -1, "")

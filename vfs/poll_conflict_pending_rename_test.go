@@ -29,10 +29,7 @@ func TestPollConflictDropsPendingRename(t *testing.T) {
 	}
 
 	put := putTheirs(t, l, "e.txt", "theirs", remote.Cond{IfNoneMatch: true})
-	logTheirs(t, l, change("put", put))
-	if err := up.PollOnce(ctx); err != nil {
-		t.Fatal(err)
-	}
+	pollTheirs(t, l, up, change("put", put))
 	flushAll(t, up)
 
 	if _, err := l.Stat(ctx, "c.txt"); err == nil {

@@ -62,10 +62,7 @@ func TestPollConflictWhileNewFileUploads(t *testing.T) {
 	go func() { defer close(flushed); up.Flush(fctx) }()
 	<-entered
 
-	logTheirs(t, l, change("put", put), journal.Change{Op: "delete", Path: "b.txt", Version: put.Version})
-	if err := up.PollOnce(ctx); err != nil {
-		t.Fatal(err)
-	}
+	pollTheirs(t, l, up, change("put", put), journal.Change{Op: "delete", Path: "b.txt", Version: put.Version})
 	close(release)
 	<-flushed
 	flushAll(t, up)

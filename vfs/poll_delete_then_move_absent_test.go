@@ -25,13 +25,6 @@ func TestPollOldDeleteThenMoveOfUndownloaded(t *testing.T) {
 	l, _ := newLocal(t)
 	fs, up := newSynced(t, l, journal.Config{Device: "devB", DeviceID: "b1"})
 	up.StartPolling(journal.PollConfig{Interval: time.Hour})
-	logged := func(changes ...journal.Change) {
-		t.Helper()
-		logTheirs(t, l, changes...)
-		if err := up.PollOnce(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
 
 	// The other device replaces g.txt; this device learns of the newer
 	// version first (in the model test, from the remote itself, when an
@@ -41,7 +34,7 @@ func TestPollOldDeleteThenMoveOfUndownloaded(t *testing.T) {
 		t.Fatal(err)
 	}
 	theirs := putTheirs(t, l, "g.txt", "theirs", remote.Cond{IfNoneMatch: true})
-	logged(change("put", theirs))
+	pollTheirs(t, l, up, change("put", theirs))
 	if _, _, ok := fs.NodeAt("g.txt"); !ok {
 		t.Fatal("g.txt does not show")
 	}
@@ -56,7 +49,7 @@ func TestPollOldDeleteThenMoveOfUndownloaded(t *testing.T) {
 	}
 	mv := change("move", moved)
 	mv.Path, mv.To = "g.txt", "h.txt"
-	logged(journal.Change{Op: "delete", Path: "g.txt", Version: old.Version}, mv)
+	pollTheirs(t, l, up, journal.Change{Op: "delete", Path: "g.txt", Version: old.Version}, mv)
 	flushAll(t, up)
 
 	if id, _, ok := fs.NodeAt("g.txt"); ok {

@@ -44,10 +44,7 @@ func TestPollMoveOntoOwnNewerFile(t *testing.T) {
 	(&rig{fs: fs}).writeFile(t, cache.RootID, "e.txt", "mine")
 	flushAll(t, up)
 
-	logTheirs(t, l, change("put", put), mv, del)
-	if err := up.PollOnce(ctx); err != nil {
-		t.Fatal(err)
-	}
+	pollTheirs(t, l, up, change("put", put), mv, del)
 	flushAll(t, up)
 
 	if id, _, ok := fs.NodeAt("a.txt"); ok {

@@ -58,11 +58,7 @@ func pollPutThenTake(t *testing.T, del bool) {
 		then = change("move", moved)
 		then.Path, then.To, then.Was = "b.txt", "g.txt", put.Version
 	}
-	logTheirs(t, l, change("put", put), then)
-
-	if err := up.PollOnce(ctx); err != nil {
-		t.Fatal(err)
-	}
+	pollTheirs(t, l, up, change("put", put), then)
 	flushAll(t, up)
 	if id, _, ok := fs.NodeAt("b.txt"); ok {
 		t.Errorf("b.txt (node %d) still shows, though the other device replaced it and took it away", id)

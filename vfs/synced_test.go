@@ -81,6 +81,16 @@ func logTheirs(t *testing.T, l *local.Local, changes ...journal.Change) {
 	}
 }
 
+// pollTheirs logs changes as another device (logTheirs) and has up poll
+// them.
+func pollTheirs(t *testing.T, l *local.Local, up *journal.Uploader, changes ...journal.Change) {
+	t.Helper()
+	logTheirs(t, l, changes...)
+	if err := up.PollOnce(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // newLocal is a folder remote on a fresh directory, and that directory.
 func newLocal(t *testing.T) (*local.Local, string) {
 	t.Helper()
