@@ -2,13 +2,11 @@ package vfs
 
 import (
 	"context"
-	"io"
 	"testing"
 	"time"
 
 	"github.com/ferry-fs/ferry/journal"
 	"github.com/ferry-fs/ferry/remote"
-	"github.com/ferry-fs/ferry/remote/local"
 )
 
 // TestPollOldDeleteThenMoveOfUndownloaded: this device shows g.txt, never
@@ -59,27 +57,4 @@ func TestPollOldDeleteThenMoveOfUndownloaded(t *testing.T) {
 		t.Errorf("g.txt is back on the remote")
 	}
 	readAt(t, fs, l, "h.txt", "theirs")
-}
-
-// readAt fails t unless the mount shows p, and reads want from it.
-func readAt(t *testing.T, fs *FS, l *local.Local, p, want string) {
-	t.Helper()
-	id, _, ok := fs.NodeAt(p)
-	if !ok {
-		_, err := l.Stat(context.Background(), p)
-		t.Fatalf("%s does not show (on the remote: %v)", p, err)
-	}
-	fh, err := fs.Open(id, 0)
-	if err != nil {
-		t.Fatalf("open %s: %v", p, err)
-	}
-	defer fs.Release(fh)
-	buf := make([]byte, 100)
-	n, err := fs.Read(fh, buf, 0)
-	if err != nil && err != io.EOF {
-		t.Fatalf("read %s: %v", p, err)
-	}
-	if string(buf[:n]) != want {
-		t.Errorf("%s holds %q, want %q", p, buf[:n], want)
-	}
 }

@@ -2,7 +2,6 @@ package vfs
 
 import (
 	"context"
-	"io"
 	"testing"
 	"time"
 
@@ -50,25 +49,8 @@ func TestPollMoveOntoOwnNewerFile(t *testing.T) {
 	if id, _, ok := fs.NodeAt("a.txt"); ok {
 		t.Errorf("a.txt (node %d) shows, though the other device moved it away", id)
 	}
-	e, err := l.Stat(ctx, "e.txt")
-	if err != nil {
+	if _, err := l.Stat(ctx, "e.txt"); err != nil {
 		t.Fatalf("e.txt is gone from the remote: %v", err)
 	}
-	id, _, ok := fs.NodeAt("e.txt")
-	if !ok {
-		t.Fatalf("e.txt does not show, though the remote has this device's upload there (version %s)", e.Version)
-	}
-	fh, err := fs.Open(id, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fs.Release(fh)
-	buf := make([]byte, 100)
-	n, err := fs.Read(fh, buf, 0)
-	if err != nil && err != io.EOF {
-		t.Fatal(err)
-	}
-	if string(buf[:n]) != "mine" {
-		t.Errorf("e.txt holds %q, want %q", buf[:n], "mine")
-	}
+	readAt(t, fs, l, "e.txt", "mine")
 }

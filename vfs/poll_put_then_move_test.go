@@ -2,7 +2,6 @@ package vfs
 
 import (
 	"context"
-	"io"
 	"testing"
 	"time"
 
@@ -69,21 +68,5 @@ func pollPutThenTake(t *testing.T, del bool) {
 	if del {
 		return
 	}
-	id, _, ok := fs.NodeAt("g.txt")
-	if !ok {
-		t.Fatal("g.txt does not show")
-	}
-	fh, err := fs.Open(id, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fs.Release(fh)
-	buf := make([]byte, 100)
-	n, err := fs.Read(fh, buf, 0)
-	if err != nil && err != io.EOF {
-		t.Fatal(err)
-	}
-	if string(buf[:n]) != theirs {
-		t.Errorf("g.txt holds %q, want %q", buf[:n], theirs)
-	}
+	readAt(t, fs, l, "g.txt", theirs)
 }
