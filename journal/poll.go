@@ -1,6 +1,7 @@
 package journal
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -143,6 +144,7 @@ func (u *Uploader) pollLoop() {
 			u.log.Warn("poll remote changes", "err", err)
 		} else {
 			u.settlePending(u.ctx)
+			u.removeStrays(u.ctx)
 		}
 		if ri := ps.cfg.RescanInterval; ri > 0 && time.Since(lastRescan) >= ri {
 			lastRescan = time.Now()
@@ -445,21 +447,33 @@ func (u *Uploader) saveMeta(key string, v any) {
 	b := new(cache.Batch)
 	data, _ := json.Marshal(v)
 	if string(data) == "null" || string(data) == "[]" {
+		data = nil
 		b.Delete(cache.Meta, []byte(key))
 	} else {
 		b.Put(cache.Meta, []byte(key), data)
 	}
+	u.metaMu.Lock()
+	defer u.metaMu.Unlock()
+	u.metaSaved[key] = data
 	u.commit(b)
 }
 
-// loadMeta reads into v what saveMeta stored under key, if anything.
+// loadMeta reads into v what saveMeta stored under key, if anything. The
+// store's reads see only what it folded; what this run saved is read back
+// as saved.
 func (u *Uploader) loadMeta(key string, v any) {
-	u.store.View(func(tx *bolt.Tx) error {
-		if data := cache.BucketOf(tx, cache.Meta).Get([]byte(key)); data != nil {
-			json.Unmarshal(data, v)
-		}
-		return nil
-	})
+	u.metaMu.Lock()
+	data, saved := u.metaSaved[key]
+	u.metaMu.Unlock()
+	if !saved {
+		u.store.View(func(tx *bolt.Tx) error {
+			data = bytes.Clone(cache.BucketOf(tx, cache.Meta).Get([]byte(key)))
+			return nil
+		})
+	}
+	if data != nil {
+		json.Unmarshal(data, v)
+	}
 }
 
 // saveHeld persists the held deletes, so that a remount keeps them.

@@ -2,7 +2,9 @@ package journal
 
 import (
 	"context"
+	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -139,4 +141,72 @@ func TestPollReadsLateLogObjects(t *testing.T) {
 	put(newest.Add(-2*time.Minute), 3, "too-late")
 	poll("late")
 	poll()
+}
+
+// refusingDelete fails every Delete while down.
+type refusingDelete struct {
+	remote.Remote
+	down bool
+}
+
+func (r *refusingDelete) Delete(ctx context.Context, p string, c remote.Cond) error {
+	if r.down {
+		return errors.New("connection refused")
+	}
+	return r.Remote.Delete(ctx, p, c)
+}
+
+// TestStrayVersionsRemovedLater: versions this device must take away and
+// could not (the remote was down) are remembered, each of them (the list
+// is read back before the store folds it), and removed by a later poll;
+// one replaced there since stays, and both are forgotten once settled.
+func TestStrayVersionsRemovedLater(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t)
+	l, err := local.New(r.root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rem := &refusingDelete{Remote: l, down: true}
+	up, err := NewUploader(r.store, r.j, rem, r.src, Config{DeviceID: "me"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer up.Close()
+	put := func(p, body string, c remote.Cond) remote.Entry {
+		t.Helper()
+		e, err := l.Put(ctx, p, strings.NewReader(body), int64(len(body)), remote.Meta{}, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	a := put("a", "old name", remote.Cond{IfNoneMatch: true})
+	b := put("b", "old name", remote.Cond{IfNoneMatch: true})
+	for _, e := range []remote.Entry{a, b} {
+		if err := up.removeVersion(ctx, e.Path, e.Version); err == nil {
+			t.Fatal("a delete while the remote is down succeeded")
+		}
+		up.removeLater(e.Path, e.Version)
+	}
+	put("b", "written since", remote.Cond{IfMatch: b.Version})
+	up.removeStrays(ctx) // still down: both kept
+	var strays []Change
+	up.loadMeta(metaKeyStrays, &strays)
+	if len(strays) != 2 {
+		t.Fatalf("remembered %v while the remote is down, want both", strays)
+	}
+	rem.down = false
+	up.removeStrays(ctx)
+	if _, err := l.Stat(ctx, "a"); !errors.Is(err, remote.ErrNotFound) {
+		t.Errorf("a left at its old name: %v", err)
+	}
+	if e, err := l.Stat(ctx, "b"); err != nil || e.Size != int64(len("written since")) {
+		t.Errorf("b, written since, was taken: %+v, %v", e, err)
+	}
+	strays = nil
+	up.loadMeta(metaKeyStrays, &strays)
+	if len(strays) != 0 {
+		t.Errorf("still remembered: %v", strays)
+	}
 }

@@ -178,15 +178,66 @@ func (u *Uploader) dropReplaced(id uint64, note string) {
 	if here, err := u.contentHere(id); err != nil || !here {
 		return
 	}
-	err := u.remote.Delete(u.ctx, up.Path, remote.Cond{IfMatch: up.Version})
+	if err := u.removeVersion(u.ctx, up.Path, up.Version); err != nil {
+		if remote.IsPermanent(err) {
+			u.log.Warn("a rename dropped for a conflict copy: its old name stays on the remote", "path", up.Path, "err", err)
+			return
+		}
+		u.removeLater(up.Path, up.Version)
+	}
+}
+
+// removeVersion takes version v at p away on the remote and logs the
+// delete. Gone or changed there since, it is not this device's to take.
+func (u *Uploader) removeVersion(ctx context.Context, p, v string) error {
+	err := u.remote.Delete(ctx, p, remote.Cond{IfMatch: v})
 	switch {
 	case err == nil:
-		u.addChange(Change{Op: changeDelete, Path: up.Path, Version: up.Version})
+		u.addChange(Change{Op: changeDelete, Path: p, Version: v})
 	case errors.Is(err, remote.ErrNotFound), errors.Is(err, remote.ErrPrecondition):
-		// Gone or changed there since: not this file's to take away.
-	default:
-		u.log.Warn("a rename dropped for a conflict copy: its old name stays on the remote", "path", up.Path, "err", err)
+		return nil
 	}
+	return err
+}
+
+const metaKeyStrays = "stray-versions"
+
+// removeLater remembers version v at p, which removeVersion could not take
+// away yet, for the polls to remove (removeStrays). It survives a remount.
+func (u *Uploader) removeLater(p, v string) {
+	u.settleMu.Lock()
+	defer u.settleMu.Unlock()
+	var strays []Change
+	u.loadMeta(metaKeyStrays, &strays)
+	u.saveMeta(metaKeyStrays, append(strays, Change{Op: changeDelete, Path: p, Version: v}))
+}
+
+// removeStrays removes the versions removeLater remembered, and forgets
+// each one removed or for good not this device's to remove. Like
+// settlePending, it uses the network with no lock held.
+func (u *Uploader) removeStrays(ctx context.Context) {
+	var strays, done []Change
+	u.settleMu.Lock()
+	u.loadMeta(metaKeyStrays, &strays)
+	u.settleMu.Unlock()
+	for _, c := range strays {
+		err := u.removeVersion(ctx, c.Path, c.Version)
+		if err != nil {
+			u.log.Warn("take away a version left at an old name", "path", c.Path, "err", err)
+		}
+		if err == nil || remote.IsPermanent(err) {
+			done = append(done, c)
+		}
+	}
+	if len(done) == 0 {
+		return
+	}
+	u.settleMu.Lock()
+	defer u.settleMu.Unlock()
+	var left []Change
+	u.loadMeta(metaKeyStrays, &left)
+	left = slices.DeleteFunc(left, func(c Change) bool { return slices.Contains(done, c) })
+	u.saveMeta(metaKeyStrays, left)
 }
 
 // takeRemote makes the mount show the remote entry e at e.Path. A file

@@ -66,6 +66,9 @@ type Uploader struct {
 
 	hashers sync.Pool // of *hasher
 
+	metaMu    sync.Mutex        // guards metaSaved
+	metaSaved map[string][]byte // what saveMeta wrote this run, by key (nil: removed)
+
 	// mu guards everything below.
 	mu       sync.Mutex
 	plan     *planner
@@ -104,7 +107,7 @@ type Uploader struct {
 	heldAt map[string]time.Time
 
 	pollMu   sync.Mutex // serialises polls and rescans; guards poll
-	settleMu sync.Mutex // guards the list of directory moves still to settle (settleLater)
+	settleMu sync.Mutex // guards the lists the polls retry: directory moves to settle (settleLater), versions to remove (removeLater)
 	poll     *pollState // nil until StartPolling
 }
 
@@ -126,7 +129,7 @@ func NewUploader(store *cache.Store, j *Journal, r remote.Remote, src Source, cf
 	u := &Uploader{store: store, j: j, remote: r, src: src, cfg: cfg, log: cfg.Log,
 		plan: newPlanner(), running: map[*action]bool{}, known: map[uint64]*uploaded{}, progress: map[uint64]*inProgress{},
 		wake: make(chan struct{}, 1), work: make(chan *action, cfg.Transfers), ctx: ctx, cancel: cancel, logWake: make(chan struct{}, 1),
-		heldAt: map[string]time.Time{}}
+		heldAt: map[string]time.Time{}, metaSaved: map[string][]byte{}}
 	u.started = time.Now()
 	if a, ok := r.(remote.Area); ok && cfg.DeviceID != "" {
 		u.area = a
