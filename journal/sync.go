@@ -310,6 +310,12 @@ func (u *Uploader) applyPut(e remote.Entry) error {
 	err := u.takeRemote(e, id)
 	if errors.Is(err, ErrKind) || errors.Is(err, ErrLocalChanges) {
 		_, err = u.keepBoth(id, e)
+		return err
+	}
+	if nid, _, _ := u.cfg.Tree.NodeAt(e.Path); err == nil && nid != id {
+		// A new node took id's place (a file became a symlink, or the
+		// file was open): the versions recorded are not id's any more.
+		u.saveUploaded(id, nil)
 	}
 	return err
 }

@@ -248,9 +248,10 @@ func (fs *FS) install(p, n *node, b *cache.Batch) {
 // ApplyEntry makes the node at e.Path what the remote entry e describes,
 // creating missing parent directories, and returns its id. A file's
 // content becomes absent (downloaded on the next open). An existing node
-// keeps its id, unless it is a file that is open: then it is detached like
-// an unlinked file, so its handles keep reading what they opened, and a
-// new node takes its place. A node of another kind at the path is
+// keeps its id, unless it is a file that is open, or a file where e is a
+// symlink or the other way round: then it is detached like an unlinked
+// file, so open handles keep reading what they opened, and a new node
+// takes its place. A directory where e is none, or the other way round, is
 // ErrKind, and a file open for writing journal.ErrLocalChanges. The caller
 // makes sure a node it replaces has nothing pending in the journal.
 func (fs *FS) ApplyEntry(e remote.Entry) (uint64, error) {
@@ -285,13 +286,16 @@ func (fs *FS) ApplyEntry(e remote.Entry) (uint64, error) {
 		if n, err = fs.get(id); err != nil {
 			return 0, err
 		}
-		if n.Kind != kind {
+		if n.Kind != kind && (n.isDir() || kind == cache.Dir) {
 			return 0, ErrKind
 		}
 		if n.busy() {
 			return 0, journal.ErrLocalChanges
 		}
-		if kind == cache.File && n.opens > 0 {
+		// A file that became a symlink, or a symlink a file (ln -sf
+		// there), is a new node; so is a file that is open, whose handles
+		// keep reading what they opened.
+		if n.Kind != kind || kind == cache.File && n.opens > 0 {
 			now := time.Now().UnixNano()
 			b.DeleteDirent(p.ID, name)
 			fs.dropNode(n, b)

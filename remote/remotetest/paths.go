@@ -1,6 +1,7 @@
 package remotetest
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -172,4 +173,31 @@ func testSymlinks(t *testing.T, r remote.Remote, opts Options) {
 		t.Fatalf("Delete of a symlink: %v", err)
 	}
 	wantMissing(t, r, p)
+
+	// If-Match names the version at the path, of either kind: a symlink
+	// renamed over a file (ln -sf) or a file over a symlink replaces it.
+	// A version that is gone fails, and changes nothing.
+	const q = "links/cond"
+	fe := put(t, r, q, "a file")
+	le, err := r.Put(ctx, q, strings.NewReader(""), 0, remote.Meta{ModTime: mtime, Link: "z"}, remote.Cond{IfMatch: fe.Version})
+	if err != nil {
+		t.Fatalf("Put symlink If-Match the file's version: %v", err)
+	}
+	if s := stat(t, r, q); s.Link != "z" {
+		t.Errorf("Stat after a symlink replaced a file on condition = %+v", s)
+	}
+	if _, err := r.Put(ctx, q, strings.NewReader(""), 0, remote.Meta{ModTime: mtime, Link: "w"}, remote.Cond{IfMatch: fe.Version}); !errors.Is(err, remote.ErrPrecondition) {
+		t.Errorf("Put symlink If-Match a replaced version: %v, want ErrPrecondition", err)
+	}
+	const again = "a file again"
+	if _, err := r.Put(ctx, q, strings.NewReader(again), int64(len(again)), meta(again), remote.Cond{IfMatch: le.Version}); err != nil {
+		t.Fatalf("Put file If-Match the symlink's version: %v", err)
+	}
+	if s := stat(t, r, q); s.Link != "" {
+		t.Errorf("Stat after a file replaced a symlink on condition = %+v", s)
+	}
+	wantContent(t, r, q, again)
+	if l := list(t, r, "links")[q]; l.Link != "" || l.Size != int64(len(again)) {
+		t.Errorf("List entry %+v, want the file alone", l)
+	}
 }

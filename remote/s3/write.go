@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/md5"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -65,16 +66,22 @@ func (r *Remote) Put(ctx context.Context, p string, src io.Reader, size int64, m
 			return remote.Entry{}, readError(ctx, op, key, size, err)
 		}
 		etag, err = r.putObject(ctx, op, key, buf, md, cond)
+		if swapped, ok, serr := r.replaceKind(ctx, op, key, r.linkKey(p), buf, md, cond, err); ok {
+			etag, err = swapped, serr
+		}
 		n = size
 	} else {
+		// A large file put over a symlink with If-Match fails: its
+		// source is spent. The caller keeps both, as for a conflict.
 		etag, n, err = r.putParts(ctx, op, key, s, size, md, cond)
 	}
 	if err != nil {
 		return remote.Entry{}, err
 	}
-	// A file replaces a symlink of the same name. A put of a new file
-	// (If-None-Match) has none to replace, and saves the request.
-	if !cond.IfNoneMatch {
+	// An unconditional put replaces whatever is at p, a symlink too. A
+	// conditional one removes only the version it names (replaceKind): a
+	// symlink someone else made meanwhile is theirs.
+	if cond == (remote.Cond{}) {
 		if err := r.deleteKey(ctx, op, r.linkKey(p), ""); err != nil {
 			return remote.Entry{}, err
 		}
@@ -99,14 +106,65 @@ func (r *Remote) putLink(ctx context.Context, op, p string, meta remote.Meta, co
 		}
 	}
 	md := userMeta(meta, sIFLNK)
-	etag, err := r.putObject(ctx, op, key, []byte(meta.Link), md, cond)
+	body := []byte(meta.Link)
+	etag, err := r.putObject(ctx, op, key, body, md, cond)
+	if swapped, ok, serr := r.replaceKind(ctx, op, key, r.key(p), body, md, cond, err); ok {
+		etag, err = swapped, serr
+	}
 	if err != nil {
 		return remote.Entry{}, err
 	}
-	if err := r.deleteKey(ctx, op, r.key(p), ""); err != nil {
-		return remote.Entry{}, err
+	if cond == (remote.Cond{}) {
+		if err := r.deleteKey(ctx, op, r.key(p), ""); err != nil {
+			return remote.Entry{}, err
+		}
 	}
 	return linkEntry(p, object{etag: etag, meta: md}, meta.Link), nil
+}
+
+// replaceKind finishes a put with If-Match that failed because the version
+// it names is the other kind's: the file and the symlink object of a name
+// are two keys (p and p.rclonelink), and a symlink renamed over a file (ln
+// -sf), or a file over a symlink, names the replaced one's version. Then
+// body goes to key where nothing is, and the replaced version at other is
+// removed, on its condition, so that readers see the old entry or the new
+// one. ok is false, and the failure stands, when the put was no such swap.
+//
+// A retry after a failure between the two steps finds its own object at
+// key: its ETag, the MD5 of body, tells. If the replaced version changed
+// meanwhile, the new object is removed again and ErrPrecondition returned:
+// both sides changed the name, and the caller keeps both.
+func (r *Remote) replaceKind(ctx context.Context, op, key, other string, body []byte, md map[string]string, cond remote.Cond, failed error) (etag string, ok bool, err error) {
+	if cond.IfMatch == "" || !(errors.Is(failed, remote.ErrPrecondition) || errors.Is(failed, remote.ErrNotFound)) {
+		return "", false, nil
+	}
+	o, err := r.head(ctx, op, other)
+	if errors.Is(err, remote.ErrNotFound) || (err == nil && trimETag(o.etag) != trimETag(cond.IfMatch)) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", true, err
+	}
+	etag, err = r.putObject(ctx, op, key, body, md, remote.Cond{IfNoneMatch: true})
+	if errors.Is(err, remote.ErrPrecondition) {
+		sum := md5.Sum(body)
+		if o, herr := r.head(ctx, op, key); herr == nil && trimETag(o.etag) == hex.EncodeToString(sum[:]) {
+			etag, err = o.etag, nil
+		}
+	}
+	if err != nil {
+		return "", true, err
+	}
+	file := strings.HasSuffix(key, linkSuffix) // a symlink replaces a file
+	if err := r.deleteVersion(ctx, op, other, cond.IfMatch, file); err != nil {
+		if errors.Is(err, remote.ErrPrecondition) {
+			if derr := r.deleteVersion(ctx, op, key, etag, !file); derr != nil {
+				return "", true, derr
+			}
+		}
+		return "", true, err
+	}
+	return etag, true, nil
 }
 
 // putObject stores body as key with one request and returns its ETag.
