@@ -52,41 +52,61 @@ const (
 // putTombstone puts a tombstone at key over the version ifMatch, recording
 // that it deletes the version deleting. It returns the tombstone's ETag,
 // and a time by this device's clocks no later than the tombstone was put.
-// The Remote remembers it as its own (see mine) until it deletes it.
+// The Remote remembers it as its own (see mine) until it deletes it: from
+// before the request, by the ETag it will have (the MD5 of its random
+// bytes), since a request cut short (a cancelled context, a timeout) may
+// have landed all the same.
 func (r *Remote) putTombstone(ctx context.Context, op, key, ifMatch, deleting string) (etag string, born time.Time, err error) {
 	born = time.Now()
 	body := []byte(rand.Text())
+	sum := md5.Sum(body)
+	own := hex.EncodeToString(sum[:])
+	r.remember(own, born)
 	md := map[string]string{metaTombstone: trimETag(deleting)}
 	etag, err = r.putObject(ctx, op, key, body, md, remote.Cond{IfMatch: ifMatch})
 	if errors.Is(err, remote.ErrPrecondition) {
 		// The client sends a request again when its answer is lost (a
 		// connection reset): the first may have put this very tombstone,
-		// and the second fails its If-Match on it. Its ETag, the MD5 of
-		// its random bytes, tells.
-		sum := md5.Sum(body)
-		if o, herr := r.headAny(ctx, op, key); herr == nil && trimETag(o.etag) == hex.EncodeToString(sum[:]) {
+		// and the second fails its If-Match on it. Its ETag tells.
+		if o, herr := r.headAny(ctx, op, key); herr == nil && trimETag(o.etag) == own {
 			etag, err = o.etag, nil
 		}
+	}
+	if errors.Is(err, remote.ErrPrecondition) || remote.IsPermanent(err) {
+		r.forget(own) // refused: never put
 	}
 	if err != nil {
 		return "", born, err
 	}
+	r.remember(etag, born) // an ETag that is no MD5 (SSE-KMS)
+	return etag, born, nil
+}
+
+// remember records the tombstone tomb as this Remote's, put at born or
+// later, and forgets those of age: nobody deletes one of those without
+// renewing it first.
+func (r *Remote) remember(tomb string, born time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for t, b := range r.tombs {
 		if since(b) >= r.cfg.tombstoneLife {
-			delete(r.tombs, t) // of age: nobody deletes it without renewing it first
+			delete(r.tombs, t)
 		}
 	}
-	r.tombs[etag] = born
-	return etag, born, nil
+	r.tombs[trimETag(tomb)] = born
+}
+
+func (r *Remote) forget(tomb string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.tombs, trimETag(tomb))
 }
 
 // mine reports whether this Remote put the tombstone tomb, and when.
 func (r *Remote) mine(tomb string) (time.Time, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	born, ok := r.tombs[tomb]
+	born, ok := r.tombs[trimETag(tomb)]
 	return born, ok
 }
 
@@ -105,9 +125,7 @@ func (r *Remote) deleteTombstone(ctx context.Context, op, key, tomb string, born
 	if err := r.deleteKey(ctx, op, key, tomb, func(o *s3.Options) { o.RetryMaxAttempts = 1 }); err != nil {
 		return err
 	}
-	r.mu.Lock()
-	delete(r.tombs, tomb)
-	r.mu.Unlock()
+	r.forget(tomb)
 	return nil
 }
 

@@ -159,3 +159,42 @@ func TestDeleteTombstoneAnswerLost(t *testing.T) {
 		t.Errorf("a new file after the delete: %v", err)
 	}
 }
+
+// TestDeleteTombstoneCutShort: a delete whose tombstone landed while its
+// caller saw the request fail for good (a cancelled context: a sibling of
+// a directory rename failed) still knows the tombstone as its own, so its
+// retry removes it at once rather than waiting a tombstone's life for it.
+func TestDeleteTombstoneCutShort(t *testing.T) {
+	ctx := t.Context()
+	r := newTestRemote(t, s3test.Start(t), "")
+	e, err := r.Put(ctx, "f.txt", bytes.NewReader([]byte("one")), 3, remote.Meta{}, remote.Cond{IfNoneMatch: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cut atomic.Bool
+	r.client = s3.New(r.client.Options(), func(o *s3.Options) {
+		o.APIOptions = append(o.APIOptions, func(st *middleware.Stack) error {
+			return st.Finalize.Add(middleware.FinalizeMiddlewareFunc("cut-tombstone-short",
+				func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
+					out, md, err := next.HandleFinalize(ctx, in)
+					req, ok := in.Request.(*smithyhttp.Request)
+					if ok && err == nil && req.Method == http.MethodPut && req.Header.Get("X-Amz-Meta-"+metaTombstone) != "" && cut.CompareAndSwap(false, true) {
+						return out, md, context.Canceled
+					}
+					return out, md, err
+				}), middleware.After)
+		})
+	})
+	if err := r.Delete(ctx, "f.txt", remote.Cond{IfMatch: e.Version}); err == nil {
+		t.Fatal("the delete cut short succeeded")
+	}
+	if o, err := r.headAny(ctx, "test", r.key("f.txt")); err != nil || o.meta[metaTombstone] == "" {
+		t.Fatalf("no tombstone at the key after the cut: %+v, %v", o, err)
+	}
+	if err := r.Delete(ctx, "f.txt", remote.Cond{IfMatch: e.Version}); err != nil {
+		t.Errorf("the retried delete: %v", err)
+	}
+	if _, err := r.headAny(ctx, "test", r.key("f.txt")); !errors.Is(err, remote.ErrNotFound) {
+		t.Errorf("the retried delete left the tombstone: %v", err)
+	}
+}
