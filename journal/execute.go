@@ -768,8 +768,26 @@ func (u *Uploader) Fetch(ctx context.Context, id uint64, dst *os.File) error {
 // FetchRange opens length bytes (length < 0: to the end) of the remote copy
 // of node id at off, from where the uploader last saw it, and only of the
 // version it last saw: a newer one yields remote.ErrPrecondition once the
-// mount shows it (see refresh).
+// mount shows it (see refresh). A copy gone from there may have moved with
+// its directory, which the poller has not told yet: a poll tells, and the
+// fetch follows the move.
 func (u *Uploader) FetchRange(ctx context.Context, id uint64, off, length int64) (io.ReadCloser, error) {
+	rc, err := u.fetchRange(ctx, id, off, length)
+	if !errors.Is(err, remote.ErrNotFound) {
+		return rc, err
+	}
+	before, _ := u.loadUploaded(id)
+	if perr := u.PollOnce(ctx); perr != nil {
+		u.log.Debug("poll for a file gone from the remote", "node", id, "err", perr)
+		return nil, err
+	}
+	if now, ok := u.loadUploaded(id); !ok || now == before {
+		return nil, err // deleted there, or not told yet: gone
+	}
+	return u.fetchRange(ctx, id, off, length)
+}
+
+func (u *Uploader) fetchRange(ctx context.Context, id uint64, off, length int64) (io.ReadCloser, error) {
 	up, ok := u.loadUploaded(id)
 	if !ok {
 		return nil, fmt.Errorf("node %d: %w", id, remote.ErrNotFound)
