@@ -332,6 +332,9 @@ func (u *Uploader) put(ctx context.Context, a *action, path string) (note, hash 
 			}
 			if errors.Is(err, remote.ErrNotFound) && u.cfg.Tree != nil {
 				if _, serr := u.remote.Stat(ctx, path); errors.Is(serr, remote.ErrNotFound) {
+					if err := u.movedMaybe(ctx, a, up.Path); err != nil {
+						return "", "", err
+					}
 					// Deleted on the remote before this device ever
 					// downloaded it: nothing is left to keep.
 					u.saveUploaded(id, nil)
@@ -346,8 +349,13 @@ func (u *Uploader) put(ctx context.Context, a *action, path string) (note, hash 
 		if err := u.setMetaIf(ctx, path, c.Meta, up.Version); err != nil {
 			// ErrNotFound: gone from the remote (an unconditional update,
 			// or a backend that says so): theirsWins finds out, as for a
-			// version that changed.
+			// version that changed, once a poll has told whether it moved.
 			if (errors.Is(err, remote.ErrPrecondition) || errors.Is(err, remote.ErrNotFound)) && u.cfg.Tree != nil {
+				if _, serr := u.remote.Stat(ctx, path); errors.Is(serr, remote.ErrNotFound) {
+					if err := u.movedMaybe(ctx, a, path); err != nil {
+						return "", "", err
+					}
+				}
 				return u.theirsWins(ctx, id, path)
 			}
 			return "", "", err
@@ -654,9 +662,9 @@ func (u *Uploader) moveUnrecorded(ctx context.Context, a *action) (note, hash st
 // putAt uploads the file of a, a rename that cannot move it on the remote,
 // as new at path p; what it uploads is a's change for the change log.
 func (u *Uploader) putAt(ctx context.Context, a *action, p string) (note, hash string, err error) {
-	pa := &action{node: a.node, replaces: a.replaces}
+	pa := &action{node: a.node, replaces: a.replaces, missing: a.missing}
 	note, hash, err = u.put(ctx, pa, p)
-	a.change = pa.change
+	a.change, a.missing = pa.change, pa.missing
 	return note, hash, err
 }
 

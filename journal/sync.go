@@ -476,6 +476,18 @@ func (u *Uploader) applyMove(c Change) error {
 		}
 	}
 	if dir {
+		// Files this device has moved out of it since, with the move
+		// still to go up, moved there all the same.
+		inside := map[uint64]bool{}
+		for _, nid := range ids {
+			inside[nid] = true
+		}
+		for nid, up := range u.recordsBelow(c.Path) {
+			if !inside[nid] && !u.leftBehind(c, up) {
+				up.Path = c.To + up.Path[len(c.Path):]
+				u.saveUploaded(nid, &up)
+			}
+		}
 		// Changes made here inside it, waiting to go up, follow it.
 		u.rebase(c.Path, c.To)
 		// Files uploaded here into it after the move listed it are still
@@ -1072,16 +1084,28 @@ func (u *Uploader) rebasedMeanwhile(a *action) bool {
 // rebase) and the action tries again; after that, the file goes up again
 // as a new one.
 func (u *Uploader) goneOnRemote(ctx context.Context, a *action, p string) error {
-	if !a.missing {
-		a.missing = true
-		if err := u.PollOnce(ctx); err != nil {
-			u.log.Debug("poll for a file gone from the remote", "path", p, "err", err)
-		}
-		return fmt.Errorf("%s is gone from the remote; trying again, in case it moved there", p)
+	if err := u.movedMaybe(ctx, a, p); err != nil {
+		return err
 	}
 	u.saveUploaded(a.node, nil)
 	a.created = true
 	return fmt.Errorf("%s was deleted on the remote; uploading it again", p)
+}
+
+// movedMaybe is for action a, which found the remote copy of its file
+// gone from p: deleted there, or moved with its directory, which a poll
+// tells. The first time, it polls (a move it applies moves a along, see
+// rebase) and returns an error, so that a runs again; after that, nil: the
+// file was deleted.
+func (u *Uploader) movedMaybe(ctx context.Context, a *action, p string) error {
+	if a.missing {
+		return nil
+	}
+	a.missing = true
+	if err := u.PollOnce(ctx); err != nil {
+		u.log.Debug("poll for a file gone from the remote", "path", p, "err", err)
+	}
+	return fmt.Errorf("%s is gone from the remote; trying again, in case it moved there", p)
 }
 
 // theirsWins handles a metadata update refused because someone else
@@ -1118,6 +1142,14 @@ func (u *Uploader) theirsWins(ctx context.Context, id uint64, p string) (note, h
 // from, which a directory rename moved to to on the remote, so that later
 // writes and deletes of them stay conditional on their versions.
 func (u *Uploader) moveRecords(from, to string) {
+	for id, up := range u.recordsBelow(from) {
+		up.Path = to + up.Path[len(from):]
+		u.saveUploaded(id, &up)
+	}
+}
+
+// recordsBelow returns the uploaded records of the files below from.
+func (u *Uploader) recordsBelow(from string) map[uint64]uploaded {
 	u.store.Fold()
 	recs := map[uint64]uploaded{}
 	u.store.View(func(tx *bolt.Tx) error {
@@ -1141,10 +1173,7 @@ func (u *Uploader) moveRecords(from, to string) {
 		}
 	}
 	u.mu.Unlock()
-	for id, up := range recs {
-		up.Path = to + up.Path[len(from):]
-		u.saveUploaded(id, &up)
-	}
+	return recs
 }
 
 // conflictCopy makes node id a conflict copy (journaled as new), and

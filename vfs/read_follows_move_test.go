@@ -42,3 +42,58 @@ func TestReadFollowsAMoveNotPolledYet(t *testing.T) {
 		t.Errorf("e/f.txt is node %d (shows: %v), want the node read, %d", nid, ok, id)
 	}
 }
+
+// TestChangeFollowsAMoveNotPolledYet: as TestReadFollowsAMoveNotPolledYet,
+// but this device changes the file's mode, or renames it, instead of
+// reading it. The upload found no remote copy at the old path and took the
+// file for deleted: it removed it here. A poll now tells of the move, and
+// the change goes to where the file is.
+func TestChangeFollowsAMoveNotPolledYet(t *testing.T) {
+	for _, how := range []string{"chmod", "rename"} {
+		t.Run(how, func(t *testing.T) {
+			ctx := context.Background()
+			l, _ := newLocal(t)
+			fs, up := newSynced(t, l, journal.Config{Device: "devB", DeviceID: "b1"})
+			up.StartPolling(journal.PollConfig{Interval: time.Hour})
+
+			e := putTheirs(t, l, "d/f.txt", "theirs", remote.Cond{IfNoneMatch: true})
+			pollTheirs(t, l, up, journal.Change{Op: "mkdir", Path: "d", Dir: true}, change("put", e))
+			id, _, ok := fs.NodeAt("d/f.txt")
+			if !ok {
+				t.Fatal("d/f.txt does not show")
+			}
+			if err := l.Rename(ctx, "d", "e"); err != nil {
+				t.Fatal(err)
+			}
+			logTheirs(t, l, journal.Change{Op: "move", Path: "d", To: "e", Dir: true})
+
+			want := "e/f.txt"
+			switch how {
+			case "chmod":
+				mode := uint32(0o600)
+				if _, err := fs.SetAttr(id, SetAttr{Mode: &mode}); err != nil {
+					t.Fatal(err)
+				}
+			case "rename":
+				root, _, _ := fs.NodeAt("")
+				d, _, _ := fs.NodeAt("d")
+				if err := fs.Rename(d, "f.txt", root, "g.txt", 0); err != nil {
+					t.Fatal(err)
+				}
+				want = "g.txt"
+			}
+			flushAll(t, up)
+			if err := up.PollOnce(ctx); err != nil {
+				t.Fatal(err)
+			}
+			readAt(t, fs, l, want, "theirs")
+			s, err := l.Stat(ctx, want)
+			if err != nil {
+				t.Fatalf("%s is not on the remote: %v", want, err)
+			}
+			if how == "chmod" && s.Mode.Perm() != 0o600 {
+				t.Errorf("%s has mode %o on the remote, want 600", want, s.Mode.Perm())
+			}
+		})
+	}
+}
