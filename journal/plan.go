@@ -47,6 +47,8 @@ type action struct {
 	// rebases: remote moves applied here while the action ran, for the
 	// paths it keeps if it must run again (see planner.rebase).
 	rebases [][2]string
+	// movesBegun, movesEnded: the Uploader's counts when it started.
+	movesBegun, movesEnded uint64
 	// missing: an earlier attempt found the file gone on the remote, and
 	// polled in case it had moved there rather than been deleted.
 	missing bool

@@ -443,6 +443,8 @@ func (u *Uploader) applyMove(c Change) error {
 			return err
 		}
 	}
+	u.movesBegun.Add(1)
+	defer u.movesEnded.Add(1)
 	err := tree.MoveAt(c.Path, c.To)
 	if errors.Is(err, ErrLocalChanges) && !dir {
 		// A file being written here is at the new name: it becomes a
@@ -1071,11 +1073,13 @@ func (u *Uploader) follow(id uint64, from, to string) {
 	u.saveOps(changed)
 }
 
-// rebasedMeanwhile reports whether running action a has a rebase waiting.
+// rebasedMeanwhile reports whether running action a has a rebase waiting,
+// or one may be on its way: a remote move changed the tree since a started,
+// and the poller has not told the uploader yet.
 func (u *Uploader) rebasedMeanwhile(a *action) bool {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	return len(a.rebases) > 0
+	return len(a.rebases) > 0 || a.movesBegun != a.movesEnded || u.movesBegun.Load() != a.movesBegun
 }
 
 // goneOnRemote handles a file changed here that the remote no longer has

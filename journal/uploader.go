@@ -63,6 +63,12 @@ type Uploader struct {
 	log    *slog.Logger
 
 	watching atomic.Bool // the remote's watcher reports its changes
+	// movesBegun and movesEnded count the remote moves applied here: from
+	// before each changes the tree, and from after it told the uploader.
+	// An action that finds its file gone from its path, with a move since
+	// it started or under way then, runs again where the move took it
+	// (see rebasedMeanwhile).
+	movesBegun, movesEnded atomic.Uint64
 
 	hashers sync.Pool // of *hasher
 
@@ -311,6 +317,8 @@ func (u *Uploader) dispatch(now time.Time) (next time.Time) {
 		block(a)
 		if free {
 			u.plan.start(a)
+			a.movesEnded = u.movesEnded.Load()
+			a.movesBegun = u.movesBegun.Load()
 			u.running[a] = true
 			slots--
 			u.work <- a // at most Transfers are running or queued

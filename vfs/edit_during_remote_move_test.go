@@ -1,0 +1,109 @@
+package vfs
+
+import (
+	"context"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ferry-fs/ferry/cache"
+	"github.com/ferry-fs/ferry/journal"
+	"github.com/ferry-fs/ferry/remote"
+)
+
+// moveHook is the mount's tree with a hook run right after a remote move
+// is applied to it, before the poller tells the uploader.
+type moveHook struct {
+	*FS
+	after func()
+}
+
+func (m *moveHook) MoveAt(from, to string) error {
+	err := m.FS.MoveAt(from, to)
+	if m.after != nil {
+		m.after()
+	}
+	return err
+}
+
+// TestEditUploadAsItsDirectoryMoves: this device's edit of d/c.txt goes up
+// while another device moves d to e, and the upload finds its version
+// gone from d/c.txt just as the poll has moved the file here to e/c.txt,
+// before the poll told the uploader of the move. The upload took the name
+// for taken by another version: the edit counted as done, superseded, and
+// never went up; this device showed it, and nobody else ever did.
+func TestEditUploadAsItsDirectoryMoves(t *testing.T) {
+	ctx := context.Background()
+	l, _ := newLocal(t)
+	rem := &holdPut{Local: l}
+	store, err := cache.Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	j := journal.Open(store)
+	fs, err := New(Config{Store: store, Journal: j, MaxPathLen: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(fs.Close)
+	tree := &moveHook{FS: fs}
+	up, err := journal.NewUploader(store, j, rem, fs, journal.Config{Device: "devB", DeviceID: "b1", Tree: tree, Transfers: 4, MaxBackoff: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(up.Close)
+	fs.SetFetcher(up)
+	up.StartPolling(journal.PollConfig{Interval: time.Hour})
+
+	e := putTheirs(t, l, "d/c.txt", "c", remote.Cond{IfNoneMatch: true})
+	pollTheirs(t, l, up, journal.Change{Op: "mkdir", Path: "d", Dir: true}, change("put", e))
+
+	// The edit's upload is held on its way; meanwhile they move d to e.
+	entered, release := make(chan struct{}), make(chan struct{})
+	rem.put.mu.Lock()
+	rem.put.path, rem.put.entered, rem.put.release = "d/c.txt", entered, release
+	rem.put.mu.Unlock()
+	const ours = "c, edited here"
+	c, _, _ := fs.NodeAt("d/c.txt")
+	fh, err := fs.Open(c, syscall.O_WRONLY|syscall.O_TRUNC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fs.Write(fh, []byte(ours), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := fs.Flush(fh); err != nil {
+		t.Fatal(err)
+	}
+	fs.Release(fh)
+	fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	done := make(chan struct{})
+	go func() { defer close(done); up.Flush(fctx) }()
+	<-entered
+	if err := l.Rename(ctx, "d", "e"); err != nil {
+		t.Fatal(err)
+	}
+	// The upload goes on, and ends, once the tree shows the move and
+	// before the uploader hears of it.
+	tree.after = func() {
+		tree.after = nil
+		close(release)
+		time.Sleep(300 * time.Millisecond) // the upload ends, and tries again
+	}
+	pollTheirs(t, l, up, journal.Change{Op: "move", Path: "d", To: "e", Dir: true})
+	<-done
+	flushAll(t, up)
+	readAt(t, fs, l, "e/c.txt", ours)
+	if got, err := l.Get(ctx, "e/c.txt", 0, -1, ""); err == nil {
+		b := make([]byte, 100)
+		n, _ := got.Read(b)
+		got.Close()
+		if string(b[:n]) != ours {
+			t.Errorf("the remote has %q at e/c.txt, want the edit %q", b[:n], ours)
+		}
+	} else {
+		t.Errorf("e/c.txt is not on the remote: %v", err)
+	}
+}
