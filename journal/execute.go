@@ -351,6 +351,9 @@ func (u *Uploader) put(ctx context.Context, a *action, path string) (note, hash 
 			// or a backend that says so): theirsWins finds out, as for a
 			// version that changed, once a poll has told whether it moved.
 			if (errors.Is(err, remote.ErrPrecondition) || errors.Is(err, remote.ErrNotFound)) && u.cfg.Tree != nil {
+				if err := u.movedMeanwhile(a, path); err != nil {
+					return "", "", err
+				}
 				if _, serr := u.remote.Stat(ctx, path); errors.Is(serr, remote.ErrNotFound) {
 					if err := u.movedMaybe(ctx, a, path); err != nil {
 						return "", "", err
@@ -381,6 +384,9 @@ func (u *Uploader) put(ctx context.Context, a *action, path string) (note, hash 
 				return "content unchanged: metadata only", hash, nil
 			}
 			if errors.Is(err, remote.ErrPrecondition) && u.cfg.Tree != nil {
+				if err := u.movedMeanwhile(a, path); err != nil {
+					return "", "", err
+				}
 				return u.theirsWins(ctx, id, path)
 			}
 			if !errors.Is(err, remote.ErrNotFound) {

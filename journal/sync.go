@@ -785,10 +785,8 @@ func (u *Uploader) conflictOnPut(ctx context.Context, a *action, p string) (stri
 	if u.cfg.Tree == nil {
 		return "", nil
 	}
-	if u.rebasedMeanwhile(a) {
-		// The poller applied a remote move of a directory above p while
-		// this ran: p is stale, and the next attempt goes to the new path.
-		return "", fmt.Errorf("%s moved on the remote meanwhile; trying again at its new path", p)
+	if err := u.movedMeanwhile(a, p); err != nil {
+		return "", err
 	}
 	if id, _, ok := u.cfg.Tree.NodeAt(p); !ok || id != a.node {
 		up, known := u.loadUploaded(a.node)
@@ -1071,6 +1069,16 @@ func (u *Uploader) follow(id uint64, from, to string) {
 	}
 	u.mu.Unlock()
 	u.saveOps(changed)
+}
+
+// movedMeanwhile is an error when the poller applied a remote move of a
+// directory above p while a ran, or may have: p is stale, and the next
+// attempt goes to the new path.
+func (u *Uploader) movedMeanwhile(a *action, p string) error {
+	if u.rebasedMeanwhile(a) {
+		return fmt.Errorf("%s moved on the remote meanwhile; trying again at its new path", p)
+	}
+	return nil
 }
 
 // rebasedMeanwhile reports whether running action a has a rebase waiting,
