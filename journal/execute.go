@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"time"
 
 	"github.com/ferry-fs/ferry/cache"
@@ -180,6 +181,7 @@ func (u *Uploader) execute(ctx context.Context, a *action) (note, hash string, e
 				a.change.Version, a.change.Hash = up.Version, up.Hash
 			}
 		}
+		u.dropGoneParent(ctx, a)
 		return "renamed on remote", "", nil
 	case actDelete, actRmdir:
 		if u.cfg.KeepDeletes {
@@ -663,6 +665,27 @@ func (u *Uploader) moveUnrecorded(ctx context.Context, a *action) (note, hash st
 	// The old name changed since, or the new one holds someone else's
 	// file: both stay, and this file goes up at the new name.
 	return putAtTo()
+}
+
+// dropGoneParent removes from the remote the directory a file move a took
+// the file out of, when this device no longer has that directory: the file
+// was uploaded into it after another device had moved the directory away
+// (see Republish), and the remote, which keeps the parent of a file moved
+// out, would keep it for good. The rmdir is logged after the move, so the
+// other devices drop the directory their copy of the upload made too.
+func (u *Uploader) dropGoneParent(ctx context.Context, a *action) {
+	parent := path.Dir(a.path)
+	if a.dir || u.cfg.Tree == nil || parent == "." {
+		return
+	}
+	if _, _, ok := u.cfg.Tree.NodeAt(parent); ok {
+		return
+	}
+	if err := u.remote.Rmdir(ctx, parent); err != nil {
+		u.log.Debug("remove a directory gone here after moving a file out", "path", parent, "err", err)
+		return
+	}
+	a.then = &Change{Op: changeRmdir, Path: parent, Dir: true}
 }
 
 // putAt uploads the file of a, a rename that cannot move it on the remote,

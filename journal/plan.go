@@ -38,6 +38,7 @@ type action struct {
 	maxSeq   uint64
 
 	change *Change // what the executor did, for the change log
+	then   *Change // and what it did after, if anything
 
 	pos       int    // index in planner.acts
 	order     uint64 // position in journal order, never renumbered

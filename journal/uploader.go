@@ -354,6 +354,9 @@ func (u *Uploader) run(a *action) {
 		if a.change != nil {
 			u.addChange(*a.change)
 		}
+		if a.then != nil {
+			u.addChange(*a.then)
+		}
 		u.log.Debug("uploaded", "action", a.kind.String(), "path", a.path, "to", a.to, "node", a.node, "note", note)
 		u.finish(a.ops, note, hash, nil)
 	case errors.Is(err, errModified):

@@ -2,6 +2,7 @@ package vfs
 
 import (
 	"context"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -105,5 +106,47 @@ func TestEditUploadAsItsDirectoryMoves(t *testing.T) {
 		}
 	} else {
 		t.Errorf("e/c.txt is not on the remote: %v", err)
+	}
+}
+
+// TestFileLeftBehindTakesNoDirectoryAlong: this device makes d/new.txt
+// while another device moves d to e, and its upload lands at d/new.txt
+// after the move. The poll of the move then has it move the file to
+// e/new.txt after the directory. The remote kept d (it keeps the parent
+// of a file moved out, as a filesystem does), which this device no longer
+// has, and which other devices showed, empty, for good: it is removed, and
+// its removal logged, so that another device drops the d that their copy
+// of the upload made.
+func TestFileLeftBehindTakesNoDirectoryAlong(t *testing.T) {
+	ctx := context.Background()
+	l, _ := newLocal(t)
+	fs, up := newSynced(t, l, journal.Config{Device: "devB", DeviceID: "b1"})
+	up.StartPolling(journal.PollConfig{Interval: time.Hour})
+
+	e := putTheirs(t, l, "d/f.txt", "f", remote.Cond{IfNoneMatch: true})
+	pollTheirs(t, l, up, journal.Change{Op: "mkdir", Path: "d", Dir: true}, change("put", e))
+	d, _, _ := fs.NodeAt("d")
+
+	if err := l.Rename(ctx, "d", "e"); err != nil {
+		t.Fatal(err)
+	}
+	(&rig{fs: fs}).writeFile(t, d, "new.txt", "new")
+	flushAll(t, up) // lands at d/new.txt
+	pollTheirs(t, l, up, journal.Change{Op: "move", Path: "d", To: "e", Dir: true})
+	flushAll(t, up)
+
+	readAt(t, fs, l, "e/new.txt", "new")
+	readAt(t, fs, l, "e/f.txt", "f")
+	if s, err := l.Stat(ctx, "d"); err == nil {
+		t.Errorf("the remote still has d: %+v", s)
+	}
+	logged := false
+	l.ListArea(ctx, "log/", "", 0, func(o remote.AreaObject) error {
+		b, err := l.GetArea(ctx, o.Name)
+		logged = logged || err == nil && strings.Contains(string(b), `{"op":"rmdir","path":"d","dir":true`)
+		return err
+	})
+	if !logged {
+		t.Error("the change log does not say that d was removed")
 	}
 }
