@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ferry-fs/ferry/cache"
 	"github.com/ferry-fs/ferry/journal"
 	"github.com/ferry-fs/ferry/remote"
 )
@@ -37,24 +36,11 @@ func TestEditUploadAsItsDirectoryMoves(t *testing.T) {
 	ctx := context.Background()
 	l, _ := newLocal(t)
 	rem := &holdPut{Local: l}
-	store, err := cache.Open(t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	j := journal.Open(store)
-	fs, err := New(Config{Store: store, Journal: j, MaxPathLen: 4096})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(fs.Close)
-	tree := &moveHook{FS: fs}
-	up, err := journal.NewUploader(store, j, rem, fs, journal.Config{Device: "devB", DeviceID: "b1", Tree: tree, Transfers: 4, MaxBackoff: 50 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(up.Close)
-	fs.SetFetcher(up)
+	tree := &moveHook{}
+	fs, up := newSyncedTree(t, rem, journal.Config{Device: "devB", DeviceID: "b1"}, func(fs *FS) journal.Tree {
+		tree.FS = fs
+		return tree
+	})
 	up.StartPolling(journal.PollConfig{Interval: time.Hour})
 
 	e := putTheirs(t, l, "d/c.txt", "c", remote.Cond{IfNoneMatch: true})
@@ -71,13 +57,7 @@ func TestEditUploadAsItsDirectoryMoves(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := fs.Write(fh, []byte(ours), 0); err != nil {
-		t.Fatal(err)
-	}
-	if err := fs.Flush(fh); err != nil {
-		t.Fatal(err)
-	}
-	fs.Release(fh)
+	writeAndClose(t, fs, fh, ours)
 	fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	done := make(chan struct{})

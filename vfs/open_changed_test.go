@@ -97,13 +97,7 @@ func TestOpenWhileRemoteChangeKeepsWrites(t *testing.T) {
 	if _, err := fs.SetAttr(id, SetAttr{Size: new(int64)}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := fs.Write(fh, []byte(ours), 0); err != nil {
-		t.Fatal(err)
-	}
-	if err := fs.Flush(fh); err != nil {
-		t.Fatal(err)
-	}
-	fs.Release(fh)
+	writeAndClose(t, fs, fh, ours)
 	flushAll(t, up)
 	if b, err := os.ReadFile(filepath.Join(root, "b.txt")); err != nil || string(b) != ours {
 		t.Errorf("remote b.txt holds %q (%v), want this device's write %q", b, err, ours)

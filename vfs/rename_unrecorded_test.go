@@ -71,13 +71,7 @@ func TestRenameOfUnuploadedFileKeepsItsContent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := fs.Write(fh, []byte(ours), 0); err != nil {
-		t.Fatal(err)
-	}
-	if err := fs.Flush(fh); err != nil {
-		t.Fatal(err)
-	}
-	fs.Release(fh)
+	writeAndClose(t, fs, fh, ours)
 	<-pEntered
 	// Meanwhile the other device moves its g.txt to a.txt, and the new
 	// file is renamed here to b.txt.

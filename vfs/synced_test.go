@@ -21,6 +21,13 @@ import (
 // defaults for Transfers and MaxBackoff.
 func newSynced(t *testing.T, rem remote.Remote, cfg journal.Config) (*FS, *journal.Uploader) {
 	t.Helper()
+	return newSyncedTree(t, rem, cfg, nil)
+}
+
+// newSyncedTree is newSynced with the uploader seeing the mount's tree
+// through wrap (nil: as it is).
+func newSyncedTree(t *testing.T, rem remote.Remote, cfg journal.Config, wrap func(*FS) journal.Tree) (*FS, *journal.Uploader) {
+	t.Helper()
 	store, err := cache.Open(t.TempDir(), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -39,6 +46,9 @@ func newSynced(t *testing.T, rem remote.Remote, cfg journal.Config) (*FS, *journ
 		cfg.MaxBackoff = 50 * time.Millisecond
 	}
 	cfg.Tree = fs
+	if wrap != nil {
+		cfg.Tree = wrap(fs)
+	}
 	up, err := journal.NewUploader(store, j, rem, fs, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -163,4 +173,17 @@ func readAt(t *testing.T, fs *FS, l *local.Local, p, want string) {
 	if string(buf[:n]) != want {
 		t.Errorf("%s holds %q, want %q", p, buf[:n], want)
 	}
+}
+
+// writeAndClose writes data at the start of the open file fh, and closes
+// it.
+func writeAndClose(t *testing.T, fs *FS, fh uint64, data string) {
+	t.Helper()
+	if _, err := fs.Write(fh, []byte(data), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := fs.Flush(fh); err != nil {
+		t.Fatal(err)
+	}
+	fs.Release(fh)
 }
