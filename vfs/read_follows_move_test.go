@@ -7,6 +7,7 @@ import (
 
 	"github.com/ferry-fs/ferry/journal"
 	"github.com/ferry-fs/ferry/remote"
+	"github.com/ferry-fs/ferry/remote/local"
 )
 
 // TestReadFollowsAMoveNotPolledYet: the other device moves a directory
@@ -17,23 +18,7 @@ import (
 // walk of the tree, read it at just that moment in a real mount). A poll
 // now tells where it went, and the read gets its content from there.
 func TestReadFollowsAMoveNotPolledYet(t *testing.T) {
-	ctx := context.Background()
-	l, _ := newLocal(t)
-	fs, up := newSynced(t, l, journal.Config{Device: "devB", DeviceID: "b1"})
-	up.StartPolling(journal.PollConfig{Interval: time.Hour})
-
-	e := putTheirs(t, l, "d/f.txt", "theirs", remote.Cond{IfNoneMatch: true})
-	pollTheirs(t, l, up, journal.Change{Op: "mkdir", Path: "d", Dir: true}, change("put", e))
-	id, _, ok := fs.NodeAt("d/f.txt")
-	if !ok || !absent(t, fs, id) {
-		t.Fatal("d/f.txt does not show as not downloaded")
-	}
-
-	if err := l.Rename(ctx, "d", "e"); err != nil {
-		t.Fatal(err)
-	}
-	logTheirs(t, l, journal.Change{Op: "move", Path: "d", To: "e", Dir: true})
-
+	l, fs, _, id := movedUnpolled(t)
 	readAt(t, fs, l, "d/f.txt", "theirs") // open by the node the kernel looked up
 	if _, _, ok := fs.NodeAt("d/f.txt"); ok {
 		t.Error("d/f.txt still shows after the poll of the move")
@@ -52,21 +37,7 @@ func TestChangeFollowsAMoveNotPolledYet(t *testing.T) {
 	for _, how := range []string{"chmod", "rename"} {
 		t.Run(how, func(t *testing.T) {
 			ctx := context.Background()
-			l, _ := newLocal(t)
-			fs, up := newSynced(t, l, journal.Config{Device: "devB", DeviceID: "b1"})
-			up.StartPolling(journal.PollConfig{Interval: time.Hour})
-
-			e := putTheirs(t, l, "d/f.txt", "theirs", remote.Cond{IfNoneMatch: true})
-			pollTheirs(t, l, up, journal.Change{Op: "mkdir", Path: "d", Dir: true}, change("put", e))
-			id, _, ok := fs.NodeAt("d/f.txt")
-			if !ok {
-				t.Fatal("d/f.txt does not show")
-			}
-			if err := l.Rename(ctx, "d", "e"); err != nil {
-				t.Fatal(err)
-			}
-			logTheirs(t, l, journal.Change{Op: "move", Path: "d", To: "e", Dir: true})
-
+			l, fs, up, id := movedUnpolled(t)
 			want := "e/f.txt"
 			switch how {
 			case "chmod":
@@ -96,4 +67,25 @@ func TestChangeFollowsAMoveNotPolledYet(t *testing.T) {
 			}
 		})
 	}
+}
+
+// movedUnpolled sets up the tests above: another device puts d/f.txt,
+// which this device polls and shows, not downloaded (node id), then moves
+// d to e and logs it, which this device has not polled yet.
+func movedUnpolled(t *testing.T) (l *local.Local, fs *FS, up *journal.Uploader, id uint64) {
+	t.Helper()
+	l, _ = newLocal(t)
+	fs, up = newSynced(t, l, journal.Config{Device: "devB", DeviceID: "b1"})
+	up.StartPolling(journal.PollConfig{Interval: time.Hour})
+	e := putTheirs(t, l, "d/f.txt", "theirs", remote.Cond{IfNoneMatch: true})
+	pollTheirs(t, l, up, journal.Change{Op: "mkdir", Path: "d", Dir: true}, change("put", e))
+	id, _, ok := fs.NodeAt("d/f.txt")
+	if !ok || !absent(t, fs, id) {
+		t.Fatal("d/f.txt does not show as not downloaded")
+	}
+	if err := l.Rename(context.Background(), "d", "e"); err != nil {
+		t.Fatal(err)
+	}
+	logTheirs(t, l, journal.Change{Op: "move", Path: "d", To: "e", Dir: true})
+	return l, fs, up, id
 }
