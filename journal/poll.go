@@ -276,8 +276,8 @@ func (u *Uploader) PollOnce(ctx context.Context) error {
 // uploads touched lately with what the remote holds there now: the log
 // entry may be older than this device's own change, which superseded it
 // (a conditional write of this device saw that version and replaced or
-// deleted it), and applying it would bring back what is gone. Callers
-// hold pollMu.
+// deleted it), and applying it would bring back what is gone. A mkdir
+// there stays only if the remote has the directory. Callers hold pollMu.
 func (u *Uploader) recheck(ctx context.Context, changes []Change) []Change {
 	if len(changes) == 0 {
 		return changes
@@ -291,6 +291,14 @@ func (u *Uploader) recheck(ctx context.Context, changes []Change) []Change {
 	touched := u.touched(oldest.Add(-u.poll.cfg.Window), nil)
 	out := changes[:0:0]
 	for i, c := range changes {
+		if c.Op == changeMkdir && touched(c.Path) {
+			// This device moved or removed it since, maybe: only a
+			// directory the remote still has comes back.
+			if e, err := u.remote.Stat(ctx, c.Path); !errors.Is(err, remote.ErrNotFound) && (err != nil || e.Dir) {
+				out = append(out, c)
+			}
+			continue
+		}
 		if c.Op != changePut || !touched(c.Path) {
 			out = append(out, c)
 			continue

@@ -79,6 +79,19 @@ func (u *Uploader) deleting(p, v string) bool {
 	return false
 }
 
+// movingAway reports whether a move of the directory p, or of one above
+// it, or an rmdir of p, waits or runs.
+func (u *Uploader) movingAway(p string) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for _, a := range u.plan.acts {
+		if a != nil && (a.kind == actMove && a.dir && (a.path == p || isBelow(p, a.path)) || a.kind == actRmdir && a.path == p) {
+			return true
+		}
+	}
+	return false
+}
+
 // pendingBesides reports whether a's node has actions other than a.
 func (u *Uploader) pendingBesides(a *action) bool {
 	u.mu.Lock()
@@ -322,6 +335,9 @@ func (u *Uploader) applyPut(e remote.Entry) error {
 
 func (u *Uploader) applyMkdir(e remote.Entry) error {
 	e.Dir = true
+	if u.movingAway(e.Path) {
+		return nil // old news: this device moves that directory away, and the move takes it along
+	}
 	id, dir, ok := u.cfg.Tree.NodeAt(e.Path)
 	if ok && !dir {
 		if _, err := u.stepAside(id); err != nil {

@@ -1,0 +1,73 @@
+package vfs
+
+import (
+	"context"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/ferry-fs/ferry/cache"
+	"github.com/ferry-fs/ferry/journal"
+	"github.com/ferry-fs/ferry/remote"
+	"github.com/ferry-fs/ferry/remote/local"
+)
+
+// holdRename holds the first Rename of the armed path until released.
+type holdRename struct {
+	*local.Local
+	g gate
+}
+
+func (h *holdRename) Rename(ctx context.Context, from, to string) error {
+	h.g.wait(from)
+	return h.Local.Rename(ctx, from, to)
+}
+
+// TestOldMkdirAfterLocalMove: this device renames d to e, and a poll then
+// reads the other device's mkdir of d, logged before the rename (the log
+// is read again over a safety window, and a device that mounted just then
+// saw d in its first listing). The mkdir made d here again, empty, which
+// the remote did not have once the rename went up: the devices disagreed
+// for good. Whether the rename is still on its way (held here) or has
+// gone up, the old mkdir is left out.
+func TestOldMkdirAfterLocalMove(t *testing.T) {
+	for _, upload := range []string{"pending", "done"} {
+		t.Run(upload, func(t *testing.T) {
+			ctx := context.Background()
+			l, _ := newLocal(t)
+			rem := &holdRename{Local: l}
+			fs, up := newSynced(t, rem, journal.Config{Device: "devB", DeviceID: "b1"})
+			up.StartPolling(journal.PollConfig{Interval: time.Hour})
+			if err := l.Mkdir(ctx, "d", remote.Meta{Mode: os.ModeDir | 0o755}); err != nil {
+				t.Fatal(err)
+			}
+			mkdir := journal.Change{Op: "mkdir", Path: "d", Dir: true}
+			pollTheirs(t, l, up, mkdir)
+
+			release := make(chan struct{})
+			if upload == "pending" {
+				rem.g.mu.Lock()
+				rem.g.path, rem.g.entered, rem.g.release = "d", make(chan struct{}), release
+				rem.g.mu.Unlock()
+			}
+			if err := fs.Rename(cache.RootID, "d", cache.RootID, "e", 0); err != nil {
+				t.Fatal(err)
+			}
+			if upload == "done" {
+				flushAll(t, up)
+			}
+			pollTheirs(t, l, up, mkdir)
+			close(release)
+			flushAll(t, up)
+			if _, _, ok := fs.NodeAt("d"); ok {
+				t.Error("d is back here")
+			}
+			if _, _, ok := fs.NodeAt("e"); !ok {
+				t.Error("e does not show")
+			}
+			if _, err := l.Stat(ctx, "d"); err == nil {
+				t.Error("d is on the remote")
+			}
+		})
+	}
+}
