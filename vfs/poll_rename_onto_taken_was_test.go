@@ -7,6 +7,7 @@ import (
 
 	"github.com/ferry-fs/ferry/cache"
 	"github.com/ferry-fs/ferry/journal"
+	"github.com/ferry-fs/ferry/remote/local"
 )
 
 // TestPollRenameOntoTakenKeepsNewerAtOldName: device A renames g.txt onto
@@ -20,7 +21,7 @@ func TestPollRenameOntoTakenKeepsNewerAtOldName(t *testing.T) {
 	ctx := context.Background()
 	l, root := newLocal(t)
 	fsA, upA := newSynced(t, l, journal.Config{Device: "devA", DeviceID: "a1"})
-	fsB, upB := newSynced(t, l, journal.Config{Device: "devB", DeviceID: "b1"})
+	fsB, upB := newSynced(t, unwatched{l}, journal.Config{Device: "devB", DeviceID: "b1"})
 	upA.StartPolling(journal.PollConfig{Interval: time.Hour})
 	upB.StartPolling(journal.PollConfig{Interval: time.Hour})
 
@@ -47,3 +48,11 @@ func TestPollRenameOntoTakenKeepsNewerAtOldName(t *testing.T) {
 	readAt(t, fsB, l, aside, "A's g")
 	readAt(t, fsB, l, "c.txt", "B's c")
 }
+
+// unwatched is a folder remote whose changes a mount learns of only when
+// it polls: its Watch, which does not fit remote.Watcher, hides the
+// folder's. (The watcher could show B the other device's file before B
+// makes its own.)
+type unwatched struct{ *local.Local }
+
+func (unwatched) Watch() {}
