@@ -97,8 +97,10 @@ func entryTree(t *testing.T, root string) map[string]string {
 
 // TestE2ES3EverydayTools runs toolsScript in one device's mount and checks
 // that the other device shows the same tree (kinds, modes, contents,
-// mtimes, symlinks), and that the bucket holds that tree and nothing
-// else: no temp file of an editor or of sed, no replaced object.
+// mtimes, symlinks). The other device then copies the tree, whose content
+// it never downloaded, and asks git about the copy; the first device shows
+// the copy. The bucket holds the tree and nothing else: no temp file of an
+// editor or of sed, no replaced object.
 func TestE2ES3EverydayTools(t *testing.T) {
 	t.Parallel()
 	for _, tool := range []string{"git", "vim", "perl", "sed"} {
@@ -110,33 +112,26 @@ func TestE2ES3EverydayTools(t *testing.T) {
 	flags := []string{"--write-back", "100ms", "--poll-interval", "1s", "--rescan-interval", "0", "--log-level", "debug"}
 	a := f.mount(t, f.dirs(t), append(flags, "--device-name", "devA")...)
 	b := f.mount(t, f.dirs(t), append(flags, "--device-name", "devB")...)
-	cmd := exec.Command("sh", "-c", toolsScript)
-	cmd.Dir = a.MP
-	cmd.Env = append(os.Environ(), "HOME="+t.TempDir(), "GIT_CONFIG_NOSYSTEM=1")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("script: %v\n%s", err, out)
-	}
-	a.flush()
-	want := entryTree(t, a.MP)
-	var got map[string]string
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		if got = entryTree(t, b.MP); fmt.Sprint(got) == fmt.Sprint(want) {
-			break
+	run := func(m *ferryMount, script string) string {
+		t.Helper()
+		cmd := exec.Command("sh", "-c", script)
+		cmd.Dir = m.MP
+		cmd.Env = append(os.Environ(), "HOME="+t.TempDir(), "GIT_CONFIG_NOSYSTEM=1")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("script: %v\n%s", err, out)
 		}
+		m.flush()
+		return string(out)
 	}
-	if fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Errorf("B does not show A's tree")
-		for _, p := range slices.Sorted(maps.Keys(want)) {
-			if got[p] != want[p] {
-				t.Errorf("%s: A %s, B %s", p, want[p], got[p])
-			}
-		}
-		for p := range got {
-			if _, ok := want[p]; !ok {
-				t.Errorf("%s: only on B: %s", p, got[p])
-			}
-		}
+	run(a, toolsScript)
+	sameTree(t, a, b)
+	out := run(b, "set -e; cp -a proj copy; git -C copy/repo status --porcelain; git -C copy/repo log --format=%s")
+	if out != "two\none\n" {
+		t.Errorf("git in the copy says %q, want the two commits and nothing changed", out)
 	}
+	want := sameTree(t, b, a)
+
 	keys := f.keys(t, "")
 	for p, kind := range want {
 		k := p
@@ -162,4 +157,30 @@ func TestE2ES3EverydayTools(t *testing.T) {
 			t.Errorf("the bucket holds %s for %s", k, kind)
 		}
 	}
+}
+
+// sameTree waits until mount to shows the tree that mount from shows, and
+// fails t, listing the differences, if it does not within 30 s. It
+// returns the tree.
+func sameTree(t *testing.T, from, to *ferryMount) map[string]string {
+	t.Helper()
+	want := entryTree(t, from.MP)
+	var got map[string]string
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if got = entryTree(t, to.MP); fmt.Sprint(got) == fmt.Sprint(want) {
+			return want
+		}
+	}
+	t.Errorf("%s does not show the tree of %s", to.MP, from.MP)
+	for _, p := range slices.Sorted(maps.Keys(want)) {
+		if got[p] != want[p] {
+			t.Errorf("%s: %q, then %q", p, want[p], got[p])
+		}
+	}
+	for p := range got {
+		if _, ok := want[p]; !ok {
+			t.Errorf("%s: only in the second: %s", p, got[p])
+		}
+	}
+	return want
 }
