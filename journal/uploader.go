@@ -343,6 +343,7 @@ func (u *Uploader) run(a *action) {
 			rebased = append(rebased, u.plan.rebase(a, rb[0], rb[1])...)
 		}
 	}
+	landed, moved := landedAt(a)
 	a.rebases = nil
 	switch {
 	case err == nil:
@@ -359,6 +360,9 @@ func (u *Uploader) run(a *action) {
 		}
 		u.log.Debug("uploaded", "action", a.kind.String(), "path", a.path, "to", a.to, "node", a.node, "note", note)
 		u.finish(a.ops, note, hash, nil)
+		if moved {
+			u.followMove(a, landed)
+		}
 	case errors.Is(err, errModified):
 		// Modified during upload: try again once it settles. Not a failure.
 		a.notBefore = time.Now().Add(u.cfg.WriteBack)
@@ -390,6 +394,48 @@ func (u *Uploader) run(a *action) {
 	}
 	u.saveOps(rebased)
 	u.poke()
+}
+
+// followMove moves what action a put at landed after the directory a
+// remote move applied while a ran took away from there, if the remote
+// still has it there: a landed after the move, at the old path, which the
+// mount no longer shows. As for a file the move's listing missed (see
+// applyMove), this device moves it after the directory.
+func (u *Uploader) followMove(a *action, landed string) {
+	if u.cfg.Tree == nil {
+		return
+	}
+	e, err := u.remote.Stat(u.ctx, landed)
+	if err != nil {
+		return // moved with the directory, or gone; the next rescan tells if not
+	}
+	if up, ok := u.loadUploaded(a.node); !e.Dir && (!ok || up.Path != landed || up.Version != e.Version) {
+		return // someone else's version
+	}
+	if err := u.cfg.Tree.Republish(a.node, landed); err != nil {
+		u.log.Error("move an upload after its directory", "path", landed, "err", err)
+	}
+}
+
+// landedAt returns where on the remote running action a writes its node,
+// if anywhere, and whether the remote moves applied while it ran
+// (a.rebases) took that path elsewhere. Callers hold mu.
+func landedAt(a *action) (landed string, moved bool) {
+	switch a.kind {
+	case actPut, actMkdir, actSetMeta:
+		landed = a.path
+	case actMove:
+		landed = a.to
+	default:
+		return "", false
+	}
+	p := landed
+	for _, rb := range a.rebases {
+		if np, ok := rebasePath(p, rb[0], rb[1]); ok {
+			p, moved = np, true
+		}
+	}
+	return landed, moved
 }
 
 // saveOps records ops whose fields changed.

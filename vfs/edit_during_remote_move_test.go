@@ -130,3 +130,45 @@ func TestFileLeftBehindTakesNoDirectoryAlong(t *testing.T) {
 		t.Error("the change log does not say that d was removed")
 	}
 }
+
+// TestNewFileLandsAsItsDirectoryMoves: this device's new file d/new.txt is
+// on its way up when a poll applies another device's move of d to e. The
+// upload lands at d/new.txt, where the mount no longer shows it: it stayed
+// there for good, beside e, and other devices showed d/new.txt. It is
+// moved after the directory instead.
+func TestNewFileLandsAsItsDirectoryMoves(t *testing.T) {
+	ctx := context.Background()
+	l, _ := newLocal(t)
+	rem := &holdPut{Local: l}
+	fs, up := newSynced(t, rem, journal.Config{Device: "devB", DeviceID: "b1"})
+	up.StartPolling(journal.PollConfig{Interval: time.Hour})
+	e := putTheirs(t, l, "d/f.txt", "f", remote.Cond{IfNoneMatch: true})
+	pollTheirs(t, l, up, journal.Change{Op: "mkdir", Path: "d", Dir: true}, change("put", e))
+	d, _, _ := fs.NodeAt("d")
+
+	entered, release := make(chan struct{}), make(chan struct{})
+	rem.put.mu.Lock()
+	rem.put.path, rem.put.entered, rem.put.release = "d/new.txt", entered, release
+	rem.put.mu.Unlock()
+	(&rig{fs: fs}).writeFile(t, d, "new.txt", "new")
+	fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	done := make(chan struct{})
+	go func() { defer close(done); up.Flush(fctx) }()
+	<-entered
+	if err := l.Rename(ctx, "d", "e"); err != nil {
+		t.Fatal(err)
+	}
+	pollTheirs(t, l, up, journal.Change{Op: "move", Path: "d", To: "e", Dir: true})
+	close(release)
+	<-done
+	flushAll(t, up)
+
+	readAt(t, fs, l, "e/new.txt", "new")
+	readAt(t, fs, l, "e/f.txt", "f")
+	for _, p := range []string{"d/new.txt", "d"} {
+		if _, err := l.Stat(ctx, p); err == nil {
+			t.Errorf("the remote still has %s", p)
+		}
+	}
+}
