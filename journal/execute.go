@@ -104,6 +104,9 @@ func (u *Uploader) execute(ctx context.Context, a *action) (note, hash string, e
 			// be this device's, so it moves as a file never uploaded.
 			ok = false
 		}
+		if err := u.staleRecord(a, up, ok, a.path); err != nil {
+			return "", "", err
+		}
 		if ok && !a.dir && up.Path == a.path {
 			var dst remote.Cond
 			if u.cfg.Tree != nil {
@@ -201,6 +204,9 @@ func (u *Uploader) remove(ctx context.Context, a *action) (note, hash string, er
 		// changed meanwhile is a conflict, not something to throw away.
 		var cond remote.Cond
 		up, known := u.loadUploaded(a.node)
+		if err := u.staleRecord(a, up, known, a.path); err != nil {
+			return "", "", err
+		}
 		known = known && up.Path == a.path
 		if known && up.Version == "" {
 			// Only an upload that may have landed unrecorded (a crash,
@@ -320,6 +326,9 @@ func (u *Uploader) put(ctx context.Context, a *action, path string) (note, hash 
 		return "", "", errModified // still being written: upload once it settles
 	}
 	up, known := u.loadUploaded(id)
+	if err := u.staleRecord(a, up, known, path); err != nil {
+		return "", "", err
+	}
 	if c.Absent {
 		// Only metadata changed; the content is the remote's own copy.
 		if !known {
@@ -688,10 +697,24 @@ func (u *Uploader) dropGoneParent(ctx context.Context, a *action) {
 	a.then = &Change{Op: changeRmdir, Path: parent, Dir: true}
 }
 
+// staleRecord is movedMeanwhile's error when the record up of a's node
+// names another path than p, the one a acts on, and a remote move may
+// have made the difference: the poller rewrites the records of what a
+// remote move took before it rebases the actions waiting there. Acting
+// on the difference would move the file back (it looks like a rename made
+// here) or write a second copy at p; the next attempt acts at the rebased
+// path.
+func (u *Uploader) staleRecord(a *action, up uploaded, known bool, p string) error {
+	if !known || up.Path == p || a.dir {
+		return nil
+	}
+	return u.movedMeanwhile(a, p)
+}
+
 // putAt uploads the file of a, a rename that cannot move it on the remote,
 // as new at path p; what it uploads is a's change for the change log.
 func (u *Uploader) putAt(ctx context.Context, a *action, p string) (note, hash string, err error) {
-	pa := &action{node: a.node, replaces: a.replaces, missing: a.missing}
+	pa := &action{node: a.node, replaces: a.replaces, missing: a.missing, movesBegun: a.movesBegun, movesEnded: a.movesEnded}
 	note, hash, err = u.put(ctx, pa, p)
 	a.change, a.missing = pa.change, pa.missing
 	return note, hash, err

@@ -100,7 +100,7 @@ func TestEditUploadAsItsDirectoryMoves(t *testing.T) {
 func TestFileLeftBehindTakesNoDirectoryAlong(t *testing.T) {
 	ctx := context.Background()
 	l, _ := newLocal(t)
-	fs, up := newSynced(t, l, journal.Config{Device: "devB", DeviceID: "b1"})
+	fs, up := newSynced(t, unwatched{l}, journal.Config{Device: "devB", DeviceID: "b1"})
 	up.StartPolling(journal.PollConfig{Interval: time.Hour})
 
 	e := putTheirs(t, l, "d/f.txt", "f", remote.Cond{IfNoneMatch: true})

@@ -18,6 +18,9 @@ type holdRename struct {
 	g gate
 }
 
+// Watch hides the folder's watcher (see unwatched).
+func (*holdRename) Watch() {}
+
 func (h *holdRename) Rename(ctx context.Context, from, to string) error {
 	h.g.wait(from)
 	return h.Local.Rename(ctx, from, to)

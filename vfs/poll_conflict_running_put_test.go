@@ -20,6 +20,9 @@ type holdPut struct {
 	put gate
 }
 
+// Watch hides the folder's watcher (see unwatched).
+func (*holdPut) Watch() {}
+
 func (h *holdPut) Put(ctx context.Context, p string, r io.Reader, size int64, m remote.Meta, c remote.Cond) (remote.Entry, error) {
 	h.put.wait(p)
 	return h.Local.Put(ctx, p, r, size, m, c)

@@ -7,7 +7,6 @@ import (
 
 	"github.com/ferry-fs/ferry/cache"
 	"github.com/ferry-fs/ferry/journal"
-	"github.com/ferry-fs/ferry/remote/local"
 )
 
 // TestPollRenameOntoTakenKeepsNewerAtOldName: device A renames g.txt onto
@@ -48,11 +47,3 @@ func TestPollRenameOntoTakenKeepsNewerAtOldName(t *testing.T) {
 	readAt(t, fsB, l, aside, "A's g")
 	readAt(t, fsB, l, "c.txt", "B's c")
 }
-
-// unwatched is a folder remote whose changes a mount learns of only when
-// it polls: its Watch, which does not fit remote.Watcher, hides the
-// folder's. (The watcher could show B the other device's file before B
-// makes its own.)
-type unwatched struct{ *local.Local }
-
-func (unwatched) Watch() {}

@@ -187,3 +187,12 @@ func writeAndClose(t *testing.T, fs *FS, fh uint64, data string) {
 	}
 	fs.Release(fh)
 }
+
+// unwatched is a folder remote whose changes a mount learns of only when
+// it polls: its Watch, which does not fit remote.Watcher, hides the
+// folder's. A test that changes the folder as another device, and has the
+// mount poll at a chosen moment, needs it: the folder's watcher would
+// apply the change at a moment of its own.
+type unwatched struct{ *local.Local }
+
+func (unwatched) Watch() {}
