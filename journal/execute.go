@@ -683,8 +683,16 @@ func (u *Uploader) moveUnrecorded(ctx context.Context, a *action) (note, hash st
 // out, would keep it for good. The rmdir is logged after the move, so the
 // other devices drop the directory their copy of the upload made too.
 func (u *Uploader) dropGoneParent(ctx context.Context, a *action) {
-	parent := path.Dir(a.path)
-	if a.dir || u.cfg.Tree == nil || parent == "." {
+	if !a.dir {
+		u.dropParentOf(ctx, a, a.path)
+	}
+}
+
+// dropParentOf removes the directory above p, which a file moved out of p
+// left, if this device no longer has it (see dropGoneParent).
+func (u *Uploader) dropParentOf(ctx context.Context, a *action, p string) {
+	parent := path.Dir(p)
+	if u.cfg.Tree == nil || parent == "." {
 		return
 	}
 	if _, _, ok := u.cfg.Tree.NodeAt(parent); ok {
@@ -694,7 +702,7 @@ func (u *Uploader) dropGoneParent(ctx context.Context, a *action) {
 		u.log.Debug("remove a directory gone here after moving a file out", "path", parent, "err", err)
 		return
 	}
-	a.then = &Change{Op: changeRmdir, Path: parent, Dir: true}
+	a.then = append(a.then, Change{Op: changeRmdir, Path: parent, Dir: true})
 }
 
 // staleRecord is movedMeanwhile's error when the record up of a's node

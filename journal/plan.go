@@ -37,8 +37,8 @@ type action struct {
 	last     time.Time // time of the newest op: the write-back delay counts from here
 	maxSeq   uint64
 
-	change *Change // what the executor did, for the change log
-	then   *Change // and what it did after, if anything
+	change *Change  // what the executor did, for the change log
+	then   []Change // and what it did after, if anything
 
 	pos       int    // index in planner.acts
 	order     uint64 // position in journal order, never renumbered

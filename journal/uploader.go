@@ -329,6 +329,9 @@ func (u *Uploader) dispatch(now time.Time) (next time.Time) {
 
 func (u *Uploader) run(a *action) {
 	note, hash, err := u.execute(u.ctx, a)
+	if err == nil {
+		u.followMove(a) // while a still runs: its node's next actions wait
+	}
 	u.mu.Lock()
 	delete(u.running, a)
 	a.running = false
@@ -343,7 +346,6 @@ func (u *Uploader) run(a *action) {
 			rebased = append(rebased, u.plan.rebase(a, rb[0], rb[1])...)
 		}
 	}
-	landed, moved := landedAt(a)
 	a.rebases = nil
 	switch {
 	case err == nil:
@@ -355,14 +357,11 @@ func (u *Uploader) run(a *action) {
 		if a.change != nil {
 			u.addChange(*a.change)
 		}
-		if a.then != nil {
-			u.addChange(*a.then)
+		for _, c := range a.then {
+			u.addChange(c)
 		}
 		u.log.Debug("uploaded", "action", a.kind.String(), "path", a.path, "to", a.to, "node", a.node, "note", note)
 		u.finish(a.ops, note, hash, nil)
-		if moved {
-			u.followMove(a, landed)
-		}
 	case errors.Is(err, errModified):
 		// Modified during upload: try again once it settles. Not a failure.
 		a.notBefore = time.Now().Add(u.cfg.WriteBack)
@@ -396,21 +395,41 @@ func (u *Uploader) run(a *action) {
 	u.poke()
 }
 
-// followMove moves what action a put at landed after the directory a
-// remote move applied while a ran took away from there, if the remote
-// still has it there: a landed after the move, at the old path, which the
-// mount no longer shows. As for a file the move's listing missed (see
-// applyMove), this device moves it after the directory.
-func (u *Uploader) followMove(a *action, landed string) {
-	if u.cfg.Tree == nil {
+// followMove moves what action a just put at the path a remote move,
+// applied while a ran, took away: a landed after the move, at the old
+// path, which the mount no longer shows. As for a file the move's listing
+// missed (see applyMove), this device moves it after the directory: at
+// once, before the node's next actions (which went to the new path), or,
+// failing that, as a rename journaled now.
+func (u *Uploader) followMove(a *action) {
+	u.mu.Lock()
+	landed, to, moved := landedAt(a)
+	u.mu.Unlock()
+	if !moved || u.cfg.Tree == nil {
 		return
 	}
-	e, err := u.remote.Stat(u.ctx, landed)
+	ctx := u.ctx
+	e, err := u.remote.Stat(ctx, landed)
 	if err != nil {
 		return // moved with the directory, or gone; the next rescan tells if not
 	}
-	if up, ok := u.loadUploaded(a.node); !e.Dir && (!ok || up.Path != landed || up.Version != e.Version) {
+	up, ok := u.loadUploaded(a.node)
+	if !e.Dir && (!ok || up.Path != landed || up.Version != e.Version) {
 		return // someone else's version
+	}
+	if !e.Dir {
+		if err := u.renameIf(ctx, landed, to, up.Version, remote.Cond{IfNoneMatch: true}); err == nil {
+			up.Path = to
+			u.saveUploaded(a.node, &up)
+			u.refreshVersion(ctx, a.node, to, up.Hash)
+			mv := Change{Op: changeMove, Path: landed, To: to, Was: up.Version}
+			if now, ok := u.loadUploaded(a.node); ok {
+				mv.Version, mv.Hash = now.Version, now.Hash
+			}
+			a.then = append(a.then, mv)
+			u.dropParentOf(ctx, a, landed)
+			return
+		}
 	}
 	if err := u.cfg.Tree.Republish(a.node, landed); err != nil {
 		u.log.Error("move an upload after its directory", "path", landed, "err", err)
@@ -418,24 +437,24 @@ func (u *Uploader) followMove(a *action, landed string) {
 }
 
 // landedAt returns where on the remote running action a writes its node,
-// if anywhere, and whether the remote moves applied while it ran
-// (a.rebases) took that path elsewhere. Callers hold mu.
-func landedAt(a *action) (landed string, moved bool) {
+// if anywhere, and where the remote moves applied while it ran
+// (a.rebases) took that path (moved: elsewhere). Callers hold mu.
+func landedAt(a *action) (landed, to string, moved bool) {
 	switch a.kind {
 	case actPut, actMkdir, actSetMeta:
 		landed = a.path
 	case actMove:
 		landed = a.to
 	default:
-		return "", false
+		return "", "", false
 	}
-	p := landed
+	to = landed
 	for _, rb := range a.rebases {
-		if np, ok := rebasePath(p, rb[0], rb[1]); ok {
-			p, moved = np, true
+		if np, ok := rebasePath(to, rb[0], rb[1]); ok {
+			to, moved = np, true
 		}
 	}
-	return landed, moved
+	return landed, to, moved
 }
 
 // saveOps records ops whose fields changed.
