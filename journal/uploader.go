@@ -402,6 +402,12 @@ func (u *Uploader) run(a *action) {
 // once, before the node's next actions (which went to the new path), or,
 // failing that, as a rename journaled now.
 func (u *Uploader) followMove(a *action) {
+	// A remote move under way tells its rebase to the actions running
+	// when it ends: wait for it, at most a moment.
+	begun := u.movesBegun.Load()
+	for deadline := time.Now().Add(time.Second); u.movesEnded.Load() < begun && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
 	u.mu.Lock()
 	landed, to, moved := landedAt(a)
 	u.mu.Unlock()

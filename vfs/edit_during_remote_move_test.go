@@ -135,40 +135,64 @@ func TestFileLeftBehindTakesNoDirectoryAlong(t *testing.T) {
 // on its way up when a poll applies another device's move of d to e. The
 // upload lands at d/new.txt, where the mount no longer shows it: it stayed
 // there for good, beside e, and other devices showed d/new.txt. It is
-// moved after the directory instead.
+// moved after the directory instead: whether it lands once the poll has
+// applied the move, or while the poll moves the file in the tree, before
+// it tells the uploader.
 func TestNewFileLandsAsItsDirectoryMoves(t *testing.T) {
-	ctx := context.Background()
-	l, _ := newLocal(t)
-	rem := &holdPut{Local: l}
-	fs, up := newSynced(t, rem, journal.Config{Device: "devB", DeviceID: "b1"})
-	up.StartPolling(journal.PollConfig{Interval: time.Hour})
-	e := putTheirs(t, l, "d/f.txt", "f", remote.Cond{IfNoneMatch: true})
-	pollTheirs(t, l, up, journal.Change{Op: "mkdir", Path: "d", Dir: true}, change("put", e))
-	d, _, _ := fs.NodeAt("d")
+	for _, when := range []string{"after", "during"} {
+		t.Run(when, func(t *testing.T) {
+			ctx := context.Background()
+			l, _ := newLocal(t)
+			rem := &holdPut{Local: l}
+			tree := &moveHook{}
+			fs, up := newSyncedTree(t, rem, journal.Config{Device: "devB", DeviceID: "b1"}, func(fs *FS) journal.Tree {
+				tree.FS = fs
+				return tree
+			})
+			up.StartPolling(journal.PollConfig{Interval: time.Hour})
+			e := putTheirs(t, l, "d/f.txt", "f", remote.Cond{IfNoneMatch: true})
+			pollTheirs(t, l, up, journal.Change{Op: "mkdir", Path: "d", Dir: true}, change("put", e))
+			d, _, _ := fs.NodeAt("d")
 
-	entered, release := make(chan struct{}), make(chan struct{})
-	rem.put.mu.Lock()
-	rem.put.path, rem.put.entered, rem.put.release = "d/new.txt", entered, release
-	rem.put.mu.Unlock()
-	(&rig{fs: fs}).writeFile(t, d, "new.txt", "new")
-	fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	done := make(chan struct{})
-	go func() { defer close(done); up.Flush(fctx) }()
-	<-entered
-	if err := l.Rename(ctx, "d", "e"); err != nil {
-		t.Fatal(err)
-	}
-	pollTheirs(t, l, up, journal.Change{Op: "move", Path: "d", To: "e", Dir: true})
-	close(release)
-	<-done
-	flushAll(t, up)
+			entered, release := make(chan struct{}), make(chan struct{})
+			rem.put.mu.Lock()
+			rem.put.path, rem.put.entered, rem.put.release = "d/new.txt", entered, release
+			rem.put.mu.Unlock()
+			(&rig{fs: fs}).writeFile(t, d, "new.txt", "new")
+			fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			done := make(chan struct{})
+			go func() { defer close(done); up.Flush(fctx) }()
+			<-entered
+			if err := l.Rename(ctx, "d", "e"); err != nil {
+				t.Fatal(err)
+			}
+			if when == "during" {
+				tree.after = func() {
+					tree.after = nil
+					close(release)
+					for end := time.Now().Add(2 * time.Second); time.Now().Before(end); time.Sleep(time.Millisecond) {
+						if _, err := l.Stat(ctx, "d/new.txt"); err == nil {
+							break // landed
+						}
+					}
+					time.Sleep(50 * time.Millisecond) // the upload ends meanwhile
+				}
+			}
+			pollTheirs(t, l, up, journal.Change{Op: "move", Path: "d", To: "e", Dir: true})
+			if when == "after" {
+				close(release)
+			}
+			<-done
+			flushAll(t, up)
 
-	readAt(t, fs, l, "e/new.txt", "new")
-	readAt(t, fs, l, "e/f.txt", "f")
-	for _, p := range []string{"d/new.txt", "d"} {
-		if _, err := l.Stat(ctx, p); err == nil {
-			t.Errorf("the remote still has %s", p)
-		}
+			readAt(t, fs, l, "e/new.txt", "new")
+			readAt(t, fs, l, "e/f.txt", "f")
+			for _, p := range []string{"d/new.txt", "d"} {
+				if _, err := l.Stat(ctx, p); err == nil {
+					t.Errorf("the remote still has %s", p)
+				}
+			}
+		})
 	}
 }
