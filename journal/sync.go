@@ -299,6 +299,11 @@ func (u *Uploader) applyPut(e remote.Entry) error {
 	if e.Version != "" && u.deleting(e.Path, e.Version) {
 		return nil // old news: this device deleted that version, and says so soon
 	}
+	if u.movingAway(e.Path) {
+		// This device moves the directory above it away, which takes
+		// it along; the move then shows what it took (settleMoved).
+		return nil
+	}
 	if !ok {
 		return u.takeRemote(e, 0)
 	}

@@ -74,3 +74,36 @@ func TestOldMkdirAfterLocalMove(t *testing.T) {
 		})
 	}
 }
+
+// TestPutIntoDirectoryMovingAway: this device renames d to e, and before
+// the rename goes up, a poll brings another device's new file d/new.txt.
+// The put made d again here, with d/new.txt in it, and the rename then
+// took d/new.txt to e on the remote: the mount showed the file twice,
+// once where the remote had nothing. The put is left to the rename, which
+// shows what it moved.
+func TestPutIntoDirectoryMovingAway(t *testing.T) {
+	l, _ := newLocal(t)
+	rem := &holdRename{Local: l}
+	fs, up := newSynced(t, rem, journal.Config{Device: "devB", DeviceID: "b1"})
+	up.StartPolling(journal.PollConfig{Interval: time.Hour})
+	e := putTheirs(t, l, "d/f.txt", "f", remote.Cond{IfNoneMatch: true})
+	pollTheirs(t, l, up, journal.Change{Op: "mkdir", Path: "d", Dir: true}, change("put", e))
+
+	release := make(chan struct{})
+	rem.g.mu.Lock()
+	rem.g.path, rem.g.entered, rem.g.release = "d", make(chan struct{}), release
+	rem.g.mu.Unlock()
+	if err := fs.Rename(cache.RootID, "d", cache.RootID, "e", 0); err != nil {
+		t.Fatal(err)
+	}
+	n := putTheirs(t, l, "d/new.txt", "new", remote.Cond{IfNoneMatch: true})
+	pollTheirs(t, l, up, change("put", n))
+	close(release)
+	flushAll(t, up)
+
+	if _, _, ok := fs.NodeAt("d"); ok {
+		t.Error("d is back here")
+	}
+	readAt(t, fs, l, "e/new.txt", "new")
+	readAt(t, fs, l, "e/f.txt", "f")
+}
