@@ -365,6 +365,13 @@ func (u *Uploader) applyDelete(p, version string) error {
 	if version != "" && known && up.Path == p && up.Version != "" && up.Version != version {
 		return u.survive(id, p, up)
 	}
+	if known && up.Path != p && u.pendingFor(id) {
+		// Renamed here onto p, its move still to go up: the delete took
+		// what the rename replaces, not this file. Its record names the
+		// version at the old name, which the move (or a conflict that
+		// drops the move, see dropReplaced) must take away there.
+		return nil
+	}
 	u.saveUploaded(id, nil)
 	err := ErrLocalChanges
 	if !u.pendingFor(id) {
