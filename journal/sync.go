@@ -146,7 +146,7 @@ func (u *Uploader) keepBoth(id uint64, e remote.Entry) (string, error) {
 	if !here {
 		// Nothing of it is here to keep (deleted here since, or never
 		// downloaded): theirs simply takes the name.
-		u.dropPending(id, "superseded by the remote version")
+		u.dropReplaced(id, "superseded by the remote version")
 		u.saveUploaded(id, nil)
 		return "", u.takeRemote(e, id)
 	}
@@ -174,11 +174,12 @@ func (u *Uploader) stepAside(id uint64) (string, error) {
 }
 
 // dropReplaced is dropPending for a file that steps aside as a conflict
-// copy. A rename among its actions, waiting to go up, was what would have
-// taken the file's version at its old name away on the remote: that
-// version is taken away now, or it stays there for good, and other
-// devices show a file this one no longer has. Only when its content is
-// here, to go up as the copy: otherwise the old name holds the only one.
+// copy, or gives its name to the remote's version. A rename among its
+// actions, waiting to go up, was what would have taken the file's version
+// at its old name away on the remote: that version is taken away now, or
+// it stays there for good, and other devices show a file this one no
+// longer has. Only when its content is here, to go up as the copy:
+// otherwise the old name holds the only one, and shows here again.
 func (u *Uploader) dropReplaced(id uint64, note string) {
 	up, known := u.loadUploaded(id)
 	renamed := false
@@ -188,7 +189,14 @@ func (u *Uploader) dropReplaced(id uint64, note string) {
 	if !renamed || !known || up.Version == "" {
 		return
 	}
-	if here, err := u.contentHere(id); err != nil || !here {
+	exists, here, err := u.contentOf(id)
+	if err != nil || !exists {
+		return
+	}
+	if !here {
+		if err := u.showAgain(up.Path); err != nil {
+			u.log.Warn("a rename dropped for a conflict: its old name does not show again", "path", up.Path, "err", err)
+		}
 		return
 	}
 	if err := u.removeVersion(u.ctx, up.Path, up.Version); err != nil {
@@ -198,6 +206,26 @@ func (u *Uploader) dropReplaced(id uint64, note string) {
 		}
 		u.removeLater(up.Path, up.Version)
 	}
+}
+
+// showAgain makes the mount show the file the remote has at p, where a
+// rename dropped here had taken it from: no change log entry brings it
+// back. A file made here at p since stays: its own upload meets the
+// remote's version.
+func (u *Uploader) showAgain(p string) error {
+	if _, _, taken := u.cfg.Tree.NodeAt(p); taken {
+		return nil
+	}
+	e, err := u.remote.Stat(u.ctx, p)
+	switch {
+	case errors.Is(err, remote.ErrNotFound):
+		return nil // gone there since: later entries say
+	case err != nil:
+		return err
+	case e.Dir:
+		return nil
+	}
+	return u.takeRemote(e, 0)
 }
 
 // removeVersion takes version v at p away on the remote and logs the
