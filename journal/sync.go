@@ -479,8 +479,12 @@ func (u *Uploader) applyMove(c Change) error {
 	ids := tree.NodesUnder(c.Path)
 	if !dir && u.pendingFor(id) {
 		// Changed here, moved there: keep the local file where it is (it
-		// goes up again) and show the moved version too.
-		u.saveUploaded(id, nil)
+		// goes up again) and show the moved version too. A file renamed
+		// here onto c.Path, its move waiting, keeps its record: that
+		// names the version at its old name, which the move takes away.
+		if up, known := u.loadUploaded(id); !known || up.Path == c.Path {
+			u.saveUploaded(id, nil)
+		}
 		return u.putMoved(c)
 	}
 	if tid, tdir, taken := tree.NodeAt(c.To); taken {

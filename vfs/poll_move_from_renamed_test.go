@@ -1,0 +1,56 @@
+package vfs
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/ferry-fs/ferry/cache"
+	"github.com/ferry-fs/ferry/journal"
+	"github.com/ferry-fs/ferry/remote"
+)
+
+// TestPollMoveFromRenamedKeepsRecord: c.txt, uploaded, is renamed here onto
+// e.txt, which shows the other device's file. Before the rename goes up,
+// that device moves its e.txt to f.txt, and the poll brings the move. It
+// found the renamed file at e.txt, changed here, and forgot its record,
+// which still named c.txt, as if it were of the version they moved: the
+// waiting rename then went up as one of a file never uploaded, which put
+// it at e.txt and left c.txt on the remote for good; other devices showed
+// a c.txt this one no longer has.
+func TestPollMoveFromRenamedKeepsRecord(t *testing.T) {
+	ctx := context.Background()
+	l, _ := newLocal(t)
+	fs, up := newSynced(t, l, journal.Config{Device: "devB", DeviceID: "b1", WriteBack: time.Hour})
+	up.StartPolling(journal.PollConfig{Interval: time.Hour})
+	old := putTheirs(t, l, "e.txt", "their e", remote.Cond{IfNoneMatch: true})
+	pollTheirs(t, l, up, change("put", old))
+	(&rig{fs: fs}).writeFile(t, cache.RootID, "c.txt", "mine")
+	flushAll(t, up)
+	if err := fs.Rename(cache.RootID, "c.txt", cache.RootID, "e.txt", 0); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := l.RenameIf(ctx, "e.txt", "f.txt", old.Version, remote.Cond{IfNoneMatch: true}); err != nil {
+		t.Fatal(err)
+	}
+	moved, err := l.Stat(ctx, "f.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mv := change("move", moved)
+	mv.Path, mv.To, mv.Was = "e.txt", "f.txt", old.Version
+	pollTheirs(t, l, up, mv)
+	flushAll(t, up)
+
+	if _, err := l.Stat(ctx, "c.txt"); err == nil {
+		t.Errorf("c.txt is still on the remote, though this device renamed it away")
+	}
+	readAt(t, fs, l, "e.txt", "mine")
+	readAt(t, fs, l, "f.txt", "their e")
+	rc, err := l.Get(ctx, "e.txt", 0, -1, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc.Close()
+}
