@@ -337,8 +337,18 @@ func (u *Uploader) put(ctx context.Context, a *action, path string) (note, hash 
 		if up.Path != path {
 			err := u.renameIf(ctx, up.Path, path, up.Version, remote.Cond{})
 			if errors.Is(err, remote.ErrPrecondition) {
-				if _, serr := u.remote.Stat(ctx, up.Path); errors.Is(serr, remote.ErrNotFound) {
+				src, serr := u.remote.Stat(ctx, up.Path)
+				switch {
+				case errors.Is(serr, remote.ErrNotFound):
 					err = serr
+				case serr == nil && u.cfg.Tree != nil && !src.Dir && (src.Hash == "" || src.Hash != up.Hash):
+					// Replaced there before this device downloaded it
+					// (a rename of it before this one may have left both
+					// names as the remote has them): the version it
+					// renamed is gone, and the old name shows theirs.
+					// Nothing of it is left to show here.
+					u.saveUploaded(id, nil)
+					return "replaced on the remote before it was downloaded: gone", "", u.cfg.Tree.RemoveAt(path, id)
 				}
 			}
 			if errors.Is(err, remote.ErrNotFound) && u.cfg.Tree != nil {
