@@ -1010,10 +1010,14 @@ func ConflictName(name, suffix string, dir bool) string {
 // one moves to a conflict name next to it, on the remote and here.
 func (u *Uploader) renameOntoTaken(ctx context.Context, a *action, up uploaded, e remote.Entry) (note, hash string, err error) {
 	tree := u.cfg.Tree
-	onlyThere, err := u.onlyOnRemote(a.node)
+	exists, here, err := u.contentOf(a.node)
 	if err != nil {
 		return "", "", err
 	}
+	if !exists && !u.pendingBesides(a) {
+		return u.renamedAndGone(ctx, a, up)
+	}
+	onlyThere := exists && !here
 	if u.pendingBesides(a) && !onlyThere {
 		// Changed here since the rename: upload it as a conflict copy,
 		// and take the old name's version away as the rename meant. (A
@@ -1101,11 +1105,23 @@ func (u *Uploader) renameOntoTaken(ctx context.Context, a *action, up uploaded, 
 	return "conflict: the new name was taken on the remote; this one is " + path.Base(to), "", nil
 }
 
-// onlyOnRemote reports whether node id still exists here with content that
-// only the remote holds (never downloaded): its remote copy is the only one.
-func (u *Uploader) onlyOnRemote(id uint64) (bool, error) {
-	exists, here, err := u.contentOf(id)
-	return exists && !here, err
+// renamedAndGone carries out the rename a, onto a name taken on the
+// remote, of a file gone here since with nothing of it left to go up
+// (another rename replaced it here): moved to a conflict name, it would
+// be a file that other devices show and this one does not. Only the
+// version at the old name goes, as the rename meant; changed there since,
+// it is not this device's to take.
+func (u *Uploader) renamedAndGone(ctx context.Context, a *action, up uploaded) (note, hash string, err error) {
+	err = u.remote.Delete(ctx, a.path, remote.Cond{IfMatch: up.Version})
+	switch {
+	case err == nil:
+		a.change = &Change{Op: changeDelete, Path: a.path, Version: up.Version}
+	case errors.Is(err, remote.ErrNotFound), errors.Is(err, remote.ErrPrecondition):
+	default:
+		return "", "", err
+	}
+	u.saveUploaded(a.node, nil)
+	return "gone here since, and the new name taken on the remote: only the old name's version went", "", nil
 }
 
 // follow makes the waiting actions of file id at from, made here after
