@@ -150,7 +150,7 @@ func (u *Uploader) keepBoth(id uint64, e remote.Entry) (string, error) {
 		u.saveUploaded(id, nil)
 		return "", u.takeRemote(e, id)
 	}
-	copyPath, err := u.stepAside(id)
+	copyPath, err := u.stepAside(id, e.Path)
 	if err != nil {
 		return "", fmt.Errorf("conflict copy of %s: %w", e.Path, err)
 	}
@@ -164,12 +164,20 @@ func (u *Uploader) keepBoth(id uint64, e remote.Entry) (string, error) {
 	return copyPath, nil
 }
 
-// stepAside moves the file id, changed here, to a conflict name, where it
-// goes up as a new file, and returns that name: its own pending upload at
-// the old name is dropped and its record forgotten.
-func (u *Uploader) stepAside(id uint64) (string, error) {
+// stepAside moves the file id at p, changed here, to a conflict name,
+// where it goes up as a new file, and returns that name: its own pending
+// upload at the old name is dropped and its record forgotten. A file whose
+// content was never downloaded has nothing to go up as a copy: a conflict
+// name would show it here alone. It goes, and returns no name; what the
+// remote has takes its place, as in keepBoth.
+func (u *Uploader) stepAside(id uint64, p string) (string, error) {
 	u.dropReplaced(id, "superseded by a conflict copy")
 	u.saveUploaded(id, nil)
+	if exists, here, err := u.contentOf(id); err != nil {
+		return "", err
+	} else if exists && !here {
+		return "", u.cfg.Tree.RemoveAt(p, id)
+	}
 	return u.conflictCopy(id, u.conflictSuffix())
 }
 
@@ -373,7 +381,7 @@ func (u *Uploader) applyMkdir(e remote.Entry) error {
 	}
 	id, dir, ok := u.cfg.Tree.NodeAt(e.Path)
 	if ok && !dir {
-		if _, err := u.stepAside(id); err != nil {
+		if _, err := u.stepAside(id, e.Path); err != nil {
 			return err
 		}
 	}
@@ -491,7 +499,7 @@ func (u *Uploader) applyMove(c Change) error {
 		if !tdir && u.pendingFor(tid) {
 			// Changed here, and someone moved another file onto it: the
 			// local one steps aside as a conflict copy.
-			if _, err := u.stepAside(tid); err != nil {
+			if _, err := u.stepAside(tid, c.To); err != nil {
 				return err
 			}
 		} else if !tdir && !dir && u.uploadedSince(tid, c) {
