@@ -953,6 +953,16 @@ func (u *Uploader) Clean(id uint64) bool {
 // hands, theirs stays there (see renameOntoTaken); when the old name has
 // changed again, the action is tried again from the start.
 func (u *Uploader) moveConflict(ctx context.Context, a *action, up uploaded, theirs string, dst remote.Cond) (note, hash string, err error) {
+	if exists, _, err := u.contentOf(a.node); err != nil {
+		return "", "", err
+	} else if !exists && !u.pendingBesides(a) {
+		// Gone here since (another rename replaced it), with nothing of
+		// it waiting: no file here for their edit to follow. Moved, it
+		// would be taken from where they wrote it, to a name this device
+		// no longer shows it at; it stays.
+		u.saveUploaded(a.node, nil)
+		return "gone here since, and changed on the remote: theirs stays where it is", "", nil
+	}
 	err = u.renameIf(ctx, a.path, a.to, theirs, dst)
 	if errors.Is(err, remote.ErrPrecondition) {
 		e, serr := u.remote.Stat(ctx, a.to)
