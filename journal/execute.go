@@ -471,6 +471,9 @@ func (u *Uploader) put(ctx context.Context, a *action, path string) (note, hash 
 	if u.dropped(a) {
 		return u.unput(ctx, a, path, e.Version)
 	}
+	if u.deletedMeanwhile(id, path, e.Version) {
+		return u.landedDeleted(ctx, a, path, e.Version)
+	}
 	// The remote holds this version now, even if the file changed since it
 	// was read: the retry's conditional write must expect it.
 	now := uploaded{Path: path, Hash: hash, Version: e.Version}
@@ -483,6 +486,40 @@ func (u *Uploader) put(ctx context.Context, a *action, path string) (note, hash 
 	u.stats.UploadedBytes += c.Size
 	u.mu.Unlock()
 	return "uploaded", hash, nil
+}
+
+// deletedMeanwhile reports whether a poll, while the upload of node id
+// to p ran, brought a remote delete of version v, the one it made, and
+// forgets any delete noted for the node.
+func (u *Uploader) deletedMeanwhile(id uint64, p, v string) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	c, ok := u.deletedWhile[id]
+	delete(u.deletedWhile, id)
+	return ok && c.Path == p && c.Version == v
+}
+
+// landedDeleted ends the upload a, whose version v at p another device
+// deleted before its answer came here: it saw the version land. The
+// delete, which the poll left to this upload, applies now, as applyDelete
+// would have: the file goes, unless changed here since, when it goes up
+// again as new. An upload again of the same content (its first answer
+// lost, it found the file gone and went up anew) made v once more, where
+// an S3 version is the content's MD5: that goes too.
+func (u *Uploader) landedDeleted(ctx context.Context, a *action, p, v string) (note, hash string, err error) {
+	err = u.remote.Delete(ctx, p, remote.Cond{IfMatch: v})
+	if err != nil && !errors.Is(err, remote.ErrNotFound) && !errors.Is(err, remote.ErrPrecondition) {
+		return "", "", err
+	}
+	u.saveUploaded(a.node, nil)
+	if u.pendingBesides(a) {
+		return "uploaded, and deleted on the remote before the answer came: changed here since, it goes up again", "", nil
+	}
+	err = u.cfg.Tree.RemoveAt(p, a.node)
+	if errors.Is(err, ErrLocalChanges) {
+		return "uploaded, and deleted on the remote before the answer came: being changed here, it goes up again", "", nil
+	}
+	return "uploaded, and deleted on the remote before the answer came: gone", "", err
 }
 
 // dropped reports whether dropPending superseded a while it ran.

@@ -399,7 +399,7 @@ func (u *Uploader) applyDelete(p, version string) error {
 	up, known := u.loadUploaded(id)
 	u.log.Debug("apply remote delete", "path", p, "version", version, "node", id, "known", up.Version)
 	if version != "" && known && up.Path == p && up.Version != "" && up.Version != version {
-		return u.survive(id, p, up)
+		return u.survive(id, p, version, up)
 	}
 	if known && up.Path != p && u.pendingFor(id) {
 		// Renamed here onto p, its move still to go up: the delete took
@@ -427,9 +427,15 @@ func (u *Uploader) applyDelete(p, version string) error {
 // then a plain delete) can take a version written between the two: then
 // this one goes up again, or, when someone has written p since, becomes a
 // conflict copy beside theirs.
-func (u *Uploader) survive(id uint64, p string, up uploaded) error {
+func (u *Uploader) survive(id uint64, p, version string, up uploaded) error {
 	if u.pendingFor(id) {
-		return nil // its own upload decides
+		// Its own upload decides. It may have made the very version
+		// deleted, landed with its answer still on the way: it hears of
+		// the delete when that answer comes (see put).
+		u.mu.Lock()
+		u.deletedWhile[id] = Change{Op: changeDelete, Path: p, Version: version}
+		u.mu.Unlock()
+		return nil
 	}
 	e, err := u.remote.Stat(u.ctx, p)
 	switch {

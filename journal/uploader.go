@@ -111,6 +111,10 @@ type Uploader struct {
 	// heldAt: the paths whose remote delete the mass-delete guard holds,
 	// and when the delete was logged. Guarded by mu.
 	heldAt map[string]time.Time
+	// deletedWhile: remote deletes that a poll could not apply to a file
+	// whose upload ran, by node: the version deleted may be the one that
+	// upload made (see put). Guarded by mu.
+	deletedWhile map[uint64]Change
 
 	pollMu   sync.Mutex // serialises polls and rescans; guards poll
 	settleMu sync.Mutex // guards the lists the polls retry: directory moves to settle (settleLater), versions to remove (removeLater)
@@ -135,7 +139,7 @@ func NewUploader(store *cache.Store, j *Journal, r remote.Remote, src Source, cf
 	u := &Uploader{store: store, j: j, remote: r, src: src, cfg: cfg, log: cfg.Log,
 		plan: newPlanner(), running: map[*action]bool{}, known: map[uint64]*uploaded{}, progress: map[uint64]*inProgress{},
 		wake: make(chan struct{}, 1), work: make(chan *action, cfg.Transfers), ctx: ctx, cancel: cancel, logWake: make(chan struct{}, 1),
-		heldAt: map[string]time.Time{}, metaSaved: map[string][]byte{}}
+		heldAt: map[string]time.Time{}, metaSaved: map[string][]byte{}, deletedWhile: map[uint64]Change{}}
 	u.started = time.Now()
 	if a, ok := r.(remote.Area); ok && cfg.DeviceID != "" {
 		u.area = a
