@@ -207,6 +207,9 @@ func runMount(remoteSpec, mpArg string, o mountOptions) error {
 	if err != nil {
 		return err
 	}
+	if d, ok := rem.(interface{ SetDevice(string) }); ok {
+		d.SetDevice(deviceID) // its deletes know their own tombstones after a restart
+	}
 	up, err := journal.NewUploader(store, j, rem, fs, journal.Config{Transfers: o.transfers, WriteBack: o.writeBack, Log: log,
 		Device: o.sync.device, DeviceID: deviceID, Tree: fs, KeepDeletes: o.sync.mode == modeUpload && !o.sync.uploadDeletes,
 		UploadOnly: o.sync.mode == modeUpload})

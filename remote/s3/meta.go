@@ -37,6 +37,9 @@ const (
 	// over the version it deletes, just before deleting it (see Delete).
 	// Its value is the ETag deleted; ferry treats such an object as absent.
 	metaTombstone = "ferry-deleting"
+	// metaTombstoneBy names the device whose delete put the tombstone
+	// (see SetDevice), so that it knows its own after a restart.
+	metaTombstoneBy = "ferry-deleting-by"
 )
 
 // File type bits of a Unix st_mode.

@@ -125,6 +125,7 @@ type Remote struct {
 	skipped map[string]struct{}  // keys List skipped, without the bucket
 	made    recentDirs           // directories Mkdir made lately
 	tombs   map[string]time.Time // tombstones put and not deleted yet: ETag -> when
+	device  string               // who this Remote's tombstones say deletes (SetDevice)
 
 	count *requestCounter
 }

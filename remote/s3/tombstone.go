@@ -63,6 +63,11 @@ func (r *Remote) putTombstone(ctx context.Context, op, key, ifMatch, deleting st
 	own := hex.EncodeToString(sum[:])
 	r.remember(own, born)
 	md := map[string]string{metaTombstone: trimETag(deleting)}
+	r.mu.Lock()
+	if r.device != "" {
+		md[metaTombstoneBy] = r.device
+	}
+	r.mu.Unlock()
 	etag, err = r.putObject(ctx, op, key, body, md, remote.Cond{IfMatch: ifMatch})
 	if errors.Is(err, remote.ErrPrecondition) {
 		// The client sends a request again when its answer is lost (a
@@ -110,6 +115,33 @@ func (r *Remote) mine(tomb string) (time.Time, bool) {
 	return born, ok
 }
 
+// SetDevice names the device this Remote deletes for, in the tombstones
+// it puts: one that the device put before it stopped (a crash, a kill)
+// is then its own after a restart, and its retried delete removes it at
+// once rather than leaving it for a tombstone's life, seen by other tools
+// as a small stray file. The name must be this device's alone and the
+// same across restarts; one process at a time uses it.
+func (r *Remote) SetDevice(id string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.device = id
+}
+
+// mineHeaded is mine for the tombstone o that a HEAD found: also one this
+// device put before a restart, of a known age.
+func (r *Remote) mineHeaded(o object) (time.Time, bool) {
+	if born, ok := r.mine(o.etag); ok {
+		return born, true
+	}
+	r.mu.Lock()
+	device := r.device
+	r.mu.Unlock()
+	if device == "" || o.meta[metaTombstoneBy] != device || o.date.IsZero() {
+		return time.Time{}, false
+	}
+	return time.Now().Add(-o.age()), true
+}
+
 // deleteTombstone deletes the tombstone tomb at key, put at born or later,
 // if it is still younger than half its life, with one request (the SDK's
 // retries could send it late) that gives up once that half has passed. An
@@ -155,7 +187,7 @@ func (r *Remote) clearHeaded(ctx context.Context, op, key string, o object, want
 	if o.meta[metaTombstone] == "" {
 		return nil
 	}
-	born, mine := r.mine(o.etag)
+	born, mine := r.mineHeaded(o)
 	switch {
 	case o.age() >= r.cfg.tombstoneLife:
 		etag, born, err := r.putTombstone(ctx, op, key, o.etag, o.meta[metaTombstone])
