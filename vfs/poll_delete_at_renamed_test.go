@@ -8,6 +8,7 @@ import (
 	"github.com/ferry-fs/ferry/cache"
 	"github.com/ferry-fs/ferry/journal"
 	"github.com/ferry-fs/ferry/remote"
+	"github.com/ferry-fs/ferry/remote/local"
 )
 
 // TestPollDeleteAtRenamedKeepsRecord: c.txt, uploaded, is renamed here onto
@@ -20,16 +21,7 @@ import (
 // for good, and other devices showed a c.txt this one no longer has.
 func TestPollDeleteAtRenamedKeepsRecord(t *testing.T) {
 	ctx := context.Background()
-	l, root := newLocal(t)
-	fs, up := newSynced(t, l, journal.Config{Device: "devB", DeviceID: "b1", WriteBack: time.Hour})
-	up.StartPolling(journal.PollConfig{Interval: time.Hour})
-	old := putTheirs(t, l, "e.txt", "their old e", remote.Cond{IfNoneMatch: true})
-	pollTheirs(t, l, up, change("put", old))
-	(&rig{fs: fs}).writeFile(t, cache.RootID, "c.txt", "mine")
-	flushAll(t, up)
-	if err := fs.Rename(cache.RootID, "c.txt", cache.RootID, "e.txt", 0); err != nil {
-		t.Fatal(err)
-	}
+	l, root, fs, up, old := renamedOntoTheirs(t)
 
 	if err := l.Delete(ctx, "e.txt", remote.Cond{IfMatch: old.Version}); err != nil {
 		t.Fatal(err)
@@ -43,4 +35,23 @@ func TestPollDeleteAtRenamedKeepsRecord(t *testing.T) {
 	}
 	readAt(t, fs, l, "e.txt", "their new e")
 	readAt(t, fs, l, conflictIn(t, root, "e"), "mine")
+}
+
+// renamedOntoTheirs sets up the tests of a rename waiting to go up: the
+// other device's e.txt (their version old) shows here, and this device's
+// c.txt, uploaded, is renamed onto it; the rename waits (write-back of an
+// hour).
+func renamedOntoTheirs(t *testing.T) (l *local.Local, root string, fs *FS, up *journal.Uploader, old remote.Entry) {
+	t.Helper()
+	l, root = newLocal(t)
+	fs, up = newSynced(t, l, journal.Config{Device: "devB", DeviceID: "b1", WriteBack: time.Hour})
+	up.StartPolling(journal.PollConfig{Interval: time.Hour})
+	old = putTheirs(t, l, "e.txt", "their e", remote.Cond{IfNoneMatch: true})
+	pollTheirs(t, l, up, change("put", old))
+	(&rig{fs: fs}).writeFile(t, cache.RootID, "c.txt", "mine")
+	flushAll(t, up)
+	if err := fs.Rename(cache.RootID, "c.txt", cache.RootID, "e.txt", 0); err != nil {
+		t.Fatal(err)
+	}
+	return l, root, fs, up, old
 }

@@ -3,10 +3,7 @@ package vfs
 import (
 	"context"
 	"testing"
-	"time"
 
-	"github.com/ferry-fs/ferry/cache"
-	"github.com/ferry-fs/ferry/journal"
 	"github.com/ferry-fs/ferry/remote"
 )
 
@@ -20,16 +17,7 @@ import (
 // a c.txt this one no longer has.
 func TestPollMoveFromRenamedKeepsRecord(t *testing.T) {
 	ctx := context.Background()
-	l, _ := newLocal(t)
-	fs, up := newSynced(t, l, journal.Config{Device: "devB", DeviceID: "b1", WriteBack: time.Hour})
-	up.StartPolling(journal.PollConfig{Interval: time.Hour})
-	old := putTheirs(t, l, "e.txt", "their e", remote.Cond{IfNoneMatch: true})
-	pollTheirs(t, l, up, change("put", old))
-	(&rig{fs: fs}).writeFile(t, cache.RootID, "c.txt", "mine")
-	flushAll(t, up)
-	if err := fs.Rename(cache.RootID, "c.txt", cache.RootID, "e.txt", 0); err != nil {
-		t.Fatal(err)
-	}
+	l, _, fs, up, old := renamedOntoTheirs(t)
 
 	if err := l.RenameIf(ctx, "e.txt", "f.txt", old.Version, remote.Cond{IfNoneMatch: true}); err != nil {
 		t.Fatal(err)
