@@ -30,7 +30,11 @@ func TestE2ETwoDevicesModel(t *testing.T) {
 // tombstone. Its failures have been traced and fixed one by one (6 of 214
 // runs in one session, 7 of 756 in the next, one of those a flaw of this
 // test). Since those fixes it has passed some 650 runs of 650, over two
-// sessions and the changes between them, so it runs in CI.
+// sessions and the changes between them, so it runs in CI. Both model
+// tests settle with polls of the change log alone, as the spec has it;
+// with a reconciliation listing besides they hid some divergences, which
+// a later session traced and fixed (about 1 run in 12 to 80 diverged
+// before; 60 of 60 converged after).
 func TestE2ETwoDevicesModelRenames(t *testing.T) {
 	t.Parallel()
 	runModel(t, true)
@@ -176,9 +180,8 @@ func runModel(t *testing.T, renames bool) {
 			m.flush()
 		}
 		for _, m := range devs {
-			// A reconciliation listing too: the change log alone
-			// can leave a device behind when changes cross.
-			mustFerry(t, time.Minute, "sync", "--rescan", m.MP)
+			// The change log alone: no reconciliation listing.
+			mustFerry(t, time.Minute, "sync", m.MP)
 		}
 		ta, tb = fileTree(t, a.MP), fileTree(t, b.MP)
 		if fmt.Sprint(ta) == fmt.Sprint(tb) && !pendingAny(t, devs) {
