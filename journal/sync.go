@@ -34,6 +34,9 @@ type Tree interface {
 	RemoveAt(path string, id uint64) error
 	// MoveAt moves the node at from to to.
 	MoveAt(from, to string) error
+	// ApplyMeta gives file id the modification time and permissions of
+	// the remote entry e, whose content it has.
+	ApplyMeta(id uint64, e remote.Entry) error
 	// ConflictCopy renames node id with suffix and journals it as new.
 	ConflictCopy(id uint64, suffix string) (string, error)
 	// Republish journals node id as created at its path (from ""), to
@@ -354,6 +357,11 @@ func (u *Uploader) applyPut(e remote.Entry) error {
 	if known && up.Path == e.Path && (up.Version == e.Version || (e.Hash != "" && up.Hash == e.Hash && up.Pending == "")) {
 		if up.Version != e.Version {
 			u.Adopt(id, e) // same content, new version (a metadata change)
+			if !u.pendingFor(id) {
+				if err := u.cfg.Tree.ApplyMeta(id, e); err != nil && !errors.Is(err, ErrLocalChanges) {
+					return err
+				}
+			}
 		}
 		return nil
 	}

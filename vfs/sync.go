@@ -340,6 +340,41 @@ func (fs *FS) ApplyEntry(e remote.Entry) (uint64, error) {
 	return n.ID, nil
 }
 
+// ApplyMeta gives file id, whose content is the remote entry e's, e's
+// modification time and permissions: a metadata change (touch, chmod)
+// made on another device. A file with changes not journaled yet is
+// journal.ErrLocalChanges.
+func (fs *FS) ApplyMeta(id uint64, e remote.Entry) error {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	n, err := fs.get(id)
+	if err != nil {
+		return err
+	}
+	if n.busy() {
+		return journal.ErrLocalChanges
+	}
+	nn := n.Node
+	if !e.ModTime.IsZero() {
+		nn.Mtime = e.ModTime.UnixNano()
+	}
+	if perm := uint32(e.Mode.Perm()); perm != 0 && n.Kind == cache.File {
+		nn.Mode = perm | nn.Mode&^0o777
+	}
+	if nn.Mtime == n.Mtime && nn.Mode == n.Mode {
+		return nil
+	}
+	nn.Ctime = time.Now().UnixNano()
+	b := new(cache.Batch)
+	b.PutNode(&nn)
+	if err := fs.store.Commit(b); err != nil {
+		return err
+	}
+	n.Node = nn
+	fs.note(notice{id: n.ID})
+	return nil
+}
+
 // RemoveAt removes the node at p, and for a directory everything below it,
 // as a change that came from the remote, if it is node id (0: whichever
 // node is there): a file made at p since the caller looked is another one.
