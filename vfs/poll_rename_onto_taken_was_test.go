@@ -23,6 +23,14 @@ func TestPollRenameOntoTakenKeepsNewerAtOldName(t *testing.T) {
 	fsB, upB := newSynced(t, unwatched{l}, journal.Config{Device: "devB", DeviceID: "b1"})
 	upA.StartPolling(journal.PollConfig{Interval: time.Hour})
 	upB.StartPolling(journal.PollConfig{Interval: time.Hour})
+	// B's first poll, at once on a new cache, is over before A writes:
+	// a late one would show B A's g.txt before B makes its own.
+	for deadline := time.Now().Add(5 * time.Second); upB.PollStats().LastPoll.IsZero() && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
+	if err := upB.PollOnce(ctx); err != nil { // waits for that one to end
+		t.Fatal(err)
+	}
 
 	(&rig{fs: fsA}).writeFile(t, cache.RootID, "g.txt", "A's g")
 	flushAll(t, upA)
