@@ -357,10 +357,12 @@ func (u *Uploader) applyPut(e remote.Entry) error {
 	if known && up.Path == e.Path && (up.Version == e.Version || (e.Hash != "" && up.Hash == e.Hash && up.Pending == "")) {
 		if up.Version != e.Version {
 			u.Adopt(id, e) // same content, new version (a metadata change)
-			if !u.pendingFor(id) {
-				if err := u.cfg.Tree.ApplyMeta(id, e); err != nil && !errors.Is(err, ErrLocalChanges) {
-					return err
-				}
+		}
+		// A metadata change keeps the version on S3, whose ETag is the
+		// content's MD5: the mtime and mode tell.
+		if !u.pendingFor(id) {
+			if err := u.cfg.Tree.ApplyMeta(id, e); err != nil && !errors.Is(err, ErrLocalChanges) {
+				return err
 			}
 		}
 		return nil

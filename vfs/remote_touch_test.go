@@ -12,8 +12,19 @@ import (
 // TestRemoteTouchAndChmodShow: another device changes only the mtime and
 // mode of a file this device shows (touch -d, chmod). The poll brought the
 // new version of the same content, and this device recorded it, but kept
-// the old mtime and mode: the devices disagreed for good.
+// the old mtime and mode: the devices disagreed for good. On S3 the
+// version does not even change (the ETag is the content's MD5).
 func TestRemoteTouchAndChmodShow(t *testing.T) {
+	for _, s3Like := range []bool{false, true} {
+		t.Run(map[bool]string{false: "new version", true: "same version"}[s3Like], func(t *testing.T) {
+			remoteTouch(t, s3Like)
+		})
+	}
+}
+
+// remoteTouch is TestRemoteTouchAndChmodShow, with the version of the
+// file kept by the change (s3Like) or not.
+func remoteTouch(t *testing.T, s3Like bool) {
 	ctx := context.Background()
 	l, _ := newLocal(t)
 	fs, up := newSynced(t, unwatched{l}, journal.Config{Device: "devB", DeviceID: "b1"})
@@ -32,6 +43,9 @@ func TestRemoteTouchAndChmodShow(t *testing.T) {
 		t.Fatal(err)
 	}
 	now.Hash = e.Hash
+	if s3Like {
+		now.Version = e.Version // S3: the ETag is the content's MD5
+	}
 	pollTheirs(t, l, up, change("put", now))
 
 	id, _, _ := fs.NodeAt("f.txt")
