@@ -9,6 +9,7 @@ import (
 
 	"github.com/ferry-fs/ferry/journal"
 	"github.com/ferry-fs/ferry/remote"
+	"github.com/ferry-fs/ferry/remote/local"
 )
 
 // moveHook is the mount's tree with a hook run right after a remote move
@@ -34,17 +35,7 @@ func (m *moveHook) MoveAt(from, to string) error {
 // never went up; this device showed it, and nobody else ever did.
 func TestEditUploadAsItsDirectoryMoves(t *testing.T) {
 	ctx := context.Background()
-	l, _ := newLocal(t)
-	rem := &holdPut{Local: l}
-	tree := &moveHook{}
-	fs, up := newSyncedTree(t, rem, journal.Config{Device: "devB", DeviceID: "b1"}, func(fs *FS) journal.Tree {
-		tree.FS = fs
-		return tree
-	})
-	up.StartPolling(journal.PollConfig{Interval: time.Hour})
-
-	e := putTheirs(t, l, "d/c.txt", "c", remote.Cond{IfNoneMatch: true})
-	pollTheirs(t, l, up, journal.Change{Op: "mkdir", Path: "d", Dir: true}, change("put", e))
+	l, rem, tree, fs, up := theirsInD(t, "c.txt", "c")
 
 	// The edit's upload is held on its way; meanwhile they move d to e.
 	entered, release := make(chan struct{}), make(chan struct{})
@@ -142,16 +133,7 @@ func TestNewFileLandsAsItsDirectoryMoves(t *testing.T) {
 	for _, when := range []string{"after", "during"} {
 		t.Run(when, func(t *testing.T) {
 			ctx := context.Background()
-			l, _ := newLocal(t)
-			rem := &holdPut{Local: l}
-			tree := &moveHook{}
-			fs, up := newSyncedTree(t, rem, journal.Config{Device: "devB", DeviceID: "b1"}, func(fs *FS) journal.Tree {
-				tree.FS = fs
-				return tree
-			})
-			up.StartPolling(journal.PollConfig{Interval: time.Hour})
-			e := putTheirs(t, l, "d/f.txt", "f", remote.Cond{IfNoneMatch: true})
-			pollTheirs(t, l, up, journal.Change{Op: "mkdir", Path: "d", Dir: true}, change("put", e))
+			l, rem, tree, fs, up := theirsInD(t, "f.txt", "f")
 			d, _, _ := fs.NodeAt("d")
 
 			entered, release := make(chan struct{}), make(chan struct{})
@@ -195,4 +177,22 @@ func TestNewFileLandsAsItsDirectoryMoves(t *testing.T) {
 			}
 		})
 	}
+}
+
+// theirsInD sets up the tests above: a mount whose remote holds puts
+// (holdPut) and whose tree has a hook after remote moves (moveHook), which
+// shows the other device's d/name, holding content.
+func theirsInD(t *testing.T, name, content string) (*local.Local, *holdPut, *moveHook, *FS, *journal.Uploader) {
+	t.Helper()
+	l, _ := newLocal(t)
+	rem := &holdPut{Local: l}
+	tree := &moveHook{}
+	fs, up := newSyncedTree(t, rem, journal.Config{Device: "devB", DeviceID: "b1"}, func(fs *FS) journal.Tree {
+		tree.FS = fs
+		return tree
+	})
+	up.StartPolling(journal.PollConfig{Interval: time.Hour})
+	e := putTheirs(t, l, "d/"+name, content, remote.Cond{IfNoneMatch: true})
+	pollTheirs(t, l, up, journal.Change{Op: "mkdir", Path: "d", Dir: true}, change("put", e))
+	return l, rem, tree, fs, up
 }
