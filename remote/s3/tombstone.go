@@ -68,15 +68,7 @@ func (r *Remote) putTombstone(ctx context.Context, op, key, ifMatch, deleting st
 		md[metaTombstoneBy] = r.device
 	}
 	r.mu.Unlock()
-	etag, err = r.putObject(ctx, op, key, body, md, remote.Cond{IfMatch: ifMatch})
-	if errors.Is(err, remote.ErrPrecondition) {
-		// The client sends a request again when its answer is lost (a
-		// connection reset): the first may have put this very tombstone,
-		// and the second fails its If-Match on it. Its ETag tells.
-		if o, herr := r.headAny(ctx, op, key); herr == nil && trimETag(o.etag) == own {
-			etag, err = o.etag, nil
-		}
-	}
+	etag, err = r.putOwn(ctx, op, key, body, md, remote.Cond{IfMatch: ifMatch})
 	if errors.Is(err, remote.ErrPrecondition) || remote.IsPermanent(err) {
 		r.forget(own) // refused: never put
 	}

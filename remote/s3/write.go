@@ -131,7 +131,7 @@ func (r *Remote) putLink(ctx context.Context, op, p string, meta remote.Meta, co
 // one. ok is false, and the failure stands, when the put was no such swap.
 //
 // A retry after a failure between the two steps finds its own object at
-// key: its ETag, the MD5 of body, tells. If the replaced version changed
+// key (see putOwn). If the replaced version changed
 // meanwhile, the new object is removed again and ErrPrecondition returned:
 // both sides changed the name, and the caller keeps both.
 func (r *Remote) replaceKind(ctx context.Context, op, key, other string, body []byte, md map[string]string, cond remote.Cond, failed error) (etag string, ok bool, err error) {
@@ -145,13 +145,7 @@ func (r *Remote) replaceKind(ctx context.Context, op, key, other string, body []
 	if err != nil {
 		return "", true, err
 	}
-	etag, err = r.putObject(ctx, op, key, body, md, remote.Cond{IfNoneMatch: true})
-	if errors.Is(err, remote.ErrPrecondition) {
-		sum := md5.Sum(body)
-		if o, herr := r.head(ctx, op, key); herr == nil && trimETag(o.etag) == hex.EncodeToString(sum[:]) {
-			etag, err = o.etag, nil
-		}
-	}
+	etag, err = r.putOwn(ctx, op, key, body, md, remote.Cond{IfNoneMatch: true})
 	if err != nil {
 		return "", true, err
 	}
@@ -165,6 +159,23 @@ func (r *Remote) replaceKind(ctx context.Context, op, key, other string, body []
 		return "", true, err
 	}
 	return etag, true, nil
+}
+
+// putOwn is putObject of body, which is unique to this put (random bytes,
+// or a replacement that a retry sends again), and takes a refused
+// condition for success when the object at key is body: the client sends
+// a request again when its answer is lost (a connection reset), or an
+// earlier attempt landed, and the second fails its condition on the
+// first. Its ETag, the MD5 of body, tells.
+func (r *Remote) putOwn(ctx context.Context, op, key string, body []byte, md map[string]string, cond remote.Cond) (string, error) {
+	etag, err := r.putObject(ctx, op, key, body, md, cond)
+	if errors.Is(err, remote.ErrPrecondition) {
+		sum := md5.Sum(body)
+		if o, herr := r.headAny(ctx, op, key); herr == nil && trimETag(o.etag) == hex.EncodeToString(sum[:]) {
+			return o.etag, nil
+		}
+	}
+	return etag, err
 }
 
 // putObject stores body as key with one request and returns its ETag.
