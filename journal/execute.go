@@ -184,7 +184,9 @@ func (u *Uploader) execute(ctx context.Context, a *action) (note, hash string, e
 				a.change.Version, a.change.Hash = up.Version, up.Hash
 			}
 		}
-		u.dropGoneParent(ctx, a)
+		if !a.dir {
+			u.dropParentOf(ctx, a, a.path)
+		}
 		return "renamed on remote", "", nil
 	case actDelete, actRmdir:
 		if u.cfg.KeepDeletes {
@@ -723,20 +725,13 @@ func (u *Uploader) moveUnrecorded(ctx context.Context, a *action) (note, hash st
 	return putAtTo()
 }
 
-// dropGoneParent removes from the remote the directory a file move a took
-// the file out of, when this device no longer has that directory: the file
-// was uploaded into it after another device had moved the directory away
-// (see Republish), and the remote, which keeps the parent of a file moved
-// out, would keep it for good. The rmdir is logged after the move, so the
-// other devices drop the directory their copy of the upload made too.
-func (u *Uploader) dropGoneParent(ctx context.Context, a *action) {
-	if !a.dir {
-		u.dropParentOf(ctx, a, a.path)
-	}
-}
-
-// dropParentOf removes the directory above p, which a file moved out of p
-// left, if this device no longer has it (see dropGoneParent).
+// dropParentOf removes from the remote the directory above p, which a file
+// move of action a took the file out of, when this device no longer has
+// that directory: the file was uploaded into it after another device had
+// moved the directory away (see followMove, Republish), and the remote,
+// which keeps the parent of a file moved out, would keep it for good. The
+// rmdir is logged after the move, so the other devices drop the directory
+// their copy of the upload made too.
 func (u *Uploader) dropParentOf(ctx context.Context, a *action, p string) {
 	parent := path.Dir(p)
 	if u.cfg.Tree == nil || parent == "." {

@@ -527,8 +527,8 @@ func (u *Uploader) applyMove(c Change) error {
 			return err
 		}
 	}
-	u.movesBegun.Add(1)
-	defer u.movesEnded.Add(1)
+	u.beginMove()
+	defer u.endMove()
 	err := tree.MoveAt(c.Path, c.To)
 	if errors.Is(err, ErrLocalChanges) && !dir {
 		// A file being written here is at the new name: it becomes a
@@ -1197,7 +1197,22 @@ func (u *Uploader) movedMeanwhile(a *action, p string) error {
 func (u *Uploader) rebasedMeanwhile(a *action) bool {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	return len(a.rebases) > 0 || a.movesBegun != a.movesEnded || u.movesBegun.Load() != a.movesBegun
+	return len(a.rebases) > 0 || a.movesBegun != a.movesEnded || u.movesBegun != a.movesBegun
+}
+
+// beginMove and endMove bracket a remote move applied here, from before
+// it changes the tree to after it rebased the actions (see movesBegun).
+func (u *Uploader) beginMove() {
+	u.mu.Lock()
+	u.movesBegun++
+	u.mu.Unlock()
+}
+
+func (u *Uploader) endMove() {
+	u.mu.Lock()
+	u.movesEnded++
+	u.movesDone.Broadcast()
+	u.mu.Unlock()
 }
 
 // goneOnRemote handles a file changed here that the remote no longer has

@@ -63,12 +63,6 @@ type Uploader struct {
 	log    *slog.Logger
 
 	watching atomic.Bool // the remote's watcher reports its changes
-	// movesBegun and movesEnded count the remote moves applied here: from
-	// before each changes the tree, and from after it told the uploader.
-	// An action that finds its file gone from its path, with a move since
-	// it started or under way then, runs again where the move took it
-	// (see rebasedMeanwhile).
-	movesBegun, movesEnded atomic.Uint64
 
 	hashers sync.Pool // of *hasher
 
@@ -92,13 +86,20 @@ type Uploader struct {
 	flushSeq   uint64   // ops up to here skip the write-back delay
 	extraSeq   uint64   // the newest op the uploader itself journaled (conflict copies)
 	waiters    []chan struct{}
-	stats      Stats
-	wake       chan struct{}
-	work       chan *action // to the Transfers workers; never full (see dispatch)
-	ctx        context.Context
-	cancel     context.CancelFunc
-	wg         sync.WaitGroup
-	closed     bool
+	// movesBegun and movesEnded count the remote moves applied here: from
+	// before each changes the tree, and from after it told the uploader
+	// (movesDone is broadcast then). An action that finds its file gone
+	// from its path, with a move since it started or under way then, runs
+	// again where the move took it (see rebasedMeanwhile).
+	movesBegun, movesEnded uint64
+	movesDone              *sync.Cond // on mu
+	stats                  Stats
+	wake                   chan struct{}
+	work                   chan *action // to the Transfers workers; never full (see dispatch)
+	ctx                    context.Context
+	cancel                 context.CancelFunc
+	wg                     sync.WaitGroup
+	closed                 bool
 
 	// The change log, see changes.go. area is nil when the remote has none.
 	area    remote.Area
@@ -141,6 +142,7 @@ func NewUploader(store *cache.Store, j *Journal, r remote.Remote, src Source, cf
 		wake: make(chan struct{}, 1), work: make(chan *action, cfg.Transfers), ctx: ctx, cancel: cancel, logWake: make(chan struct{}, 1),
 		heldAt: map[string]time.Time{}, metaSaved: map[string][]byte{}, deletedWhile: map[uint64]Change{}}
 	u.started = time.Now()
+	u.movesDone = sync.NewCond(&u.mu)
 	if a, ok := r.(remote.Area); ok && cfg.DeviceID != "" {
 		u.area = a
 	}
@@ -321,8 +323,7 @@ func (u *Uploader) dispatch(now time.Time) (next time.Time) {
 		block(a)
 		if free {
 			u.plan.start(a)
-			a.movesEnded = u.movesEnded.Load()
-			a.movesBegun = u.movesBegun.Load()
+			a.movesBegun, a.movesEnded = u.movesBegun, u.movesEnded
 			u.running[a] = true
 			slots--
 			u.work <- a // at most Transfers are running or queued
@@ -407,12 +408,11 @@ func (u *Uploader) run(a *action) {
 // failing that, as a rename journaled now.
 func (u *Uploader) followMove(a *action) {
 	// A remote move under way tells its rebase to the actions running
-	// when it ends: wait for it, at most a moment.
-	begun := u.movesBegun.Load()
-	for deadline := time.Now().Add(time.Second); u.movesEnded.Load() < begun && time.Now().Before(deadline); {
-		time.Sleep(time.Millisecond)
-	}
+	// when it ends: wait for it.
 	u.mu.Lock()
+	for begun := u.movesBegun; u.movesEnded < begun; {
+		u.movesDone.Wait()
+	}
 	landed, to, moved := landedAt(a)
 	u.mu.Unlock()
 	if !moved || u.cfg.Tree == nil {
@@ -423,12 +423,13 @@ func (u *Uploader) followMove(a *action) {
 	if err != nil {
 		return // moved with the directory, or gone; the next rescan tells if not
 	}
-	up, ok := u.loadUploaded(a.node)
-	if !e.Dir && (!ok || up.Path != landed || up.Version != e.Version) {
-		return // someone else's version
-	}
 	if !e.Dir {
-		if err := u.renameIf(ctx, landed, to, up.Version, remote.Cond{IfNoneMatch: true}); err == nil {
+		up, ok := u.loadUploaded(a.node)
+		if !ok || up.Path != landed || up.Version != e.Version {
+			return // someone else's version
+		}
+		err := u.renameIf(ctx, landed, to, up.Version, remote.Cond{IfNoneMatch: true})
+		if err == nil {
 			up.Path = to
 			u.saveUploaded(a.node, &up)
 			u.refreshVersion(ctx, a.node, to, up.Hash)
@@ -440,6 +441,7 @@ func (u *Uploader) followMove(a *action) {
 			u.dropParentOf(ctx, a, landed)
 			return
 		}
+		u.log.Debug("move an upload after its directory now; journaled instead", "path", landed, "err", err)
 	}
 	if err := u.cfg.Tree.Republish(a.node, landed); err != nil {
 		u.log.Error("move an upload after its directory", "path", landed, "err", err)
