@@ -509,8 +509,7 @@ func (u *Uploader) deletedMeanwhile(id uint64, p, v string) bool {
 // lost, it found the file gone and went up anew) made v once more, where
 // an S3 version is the content's MD5: that goes too.
 func (u *Uploader) landedDeleted(ctx context.Context, a *action, p, v string) (note, hash string, err error) {
-	err = u.remote.Delete(ctx, p, remote.Cond{IfMatch: v})
-	if err != nil && !errors.Is(err, remote.ErrNotFound) && !errors.Is(err, remote.ErrPrecondition) {
+	if err := u.removeVersion(ctx, p, v); err != nil {
 		return "", "", err
 	}
 	u.saveUploaded(a.node, nil)

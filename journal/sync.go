@@ -1146,12 +1146,7 @@ func (u *Uploader) renameOntoTaken(ctx context.Context, a *action, up uploaded, 
 // version at the old name goes, as the rename meant; changed there since,
 // it is not this device's to take.
 func (u *Uploader) renamedAndGone(ctx context.Context, a *action, up uploaded) (note, hash string, err error) {
-	err = u.remote.Delete(ctx, a.path, remote.Cond{IfMatch: up.Version})
-	switch {
-	case err == nil:
-		a.change = &Change{Op: changeDelete, Path: a.path, Version: up.Version}
-	case errors.Is(err, remote.ErrNotFound), errors.Is(err, remote.ErrPrecondition):
-	default:
+	if err := u.removeVersion(ctx, a.path, up.Version); err != nil {
 		return "", "", err
 	}
 	u.saveUploaded(a.node, nil)
