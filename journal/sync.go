@@ -1061,13 +1061,9 @@ func (u *Uploader) renameOntoTaken(ctx context.Context, a *action, up uploaded, 
 		if _, err := u.keepBoth(a.node, e); err != nil {
 			return "", "", err
 		}
-		err := u.remote.Delete(ctx, a.path, remote.Cond{IfMatch: up.Version})
-		if err != nil && !remote.IsPermanent(err) {
+		// Logged, or other devices show the old name for good.
+		if err := u.removeVersion(ctx, a.path, up.Version); err != nil && !remote.IsPermanent(err) {
 			return "", "", err
-		}
-		if err == nil {
-			// Logged, or other devices show the old name for good.
-			a.change = &Change{Op: changeDelete, Path: a.path, Version: up.Version}
 		}
 		return "conflict: the new name was taken on the remote; kept both", "", nil
 	}
