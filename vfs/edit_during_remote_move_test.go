@@ -91,8 +91,7 @@ func TestEditUploadAsItsDirectoryMoves(t *testing.T) {
 func TestFileLeftBehindTakesNoDirectoryAlong(t *testing.T) {
 	ctx := context.Background()
 	l, _ := newLocal(t)
-	fs, up := newSynced(t, unwatched{l}, journal.Config{Device: "devB", DeviceID: "b1"})
-	up.StartPolling(journal.PollConfig{Interval: time.Hour})
+	fs, up := newPolling(t, unwatched{l}, journal.Config{Device: "devB", DeviceID: "b1"})
 
 	e := putTheirs(t, l, "d/f.txt", "f", remote.Cond{IfNoneMatch: true})
 	pollTheirs(t, l, up, journal.Change{Op: "mkdir", Path: "d", Dir: true}, change("put", e))

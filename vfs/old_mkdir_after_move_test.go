@@ -4,9 +4,7 @@ import (
 	"context"
 	"os"
 	"testing"
-	"time"
 
-	"github.com/ferry-fs/ferry/cache"
 	"github.com/ferry-fs/ferry/journal"
 	"github.com/ferry-fs/ferry/remote"
 	"github.com/ferry-fs/ferry/remote/local"
@@ -39,8 +37,7 @@ func TestOldMkdirAfterLocalMove(t *testing.T) {
 			ctx := context.Background()
 			l, _ := newLocal(t)
 			rem := &holdRename{Local: l}
-			fs, up := newSynced(t, rem, journal.Config{Device: "devB", DeviceID: "b1"})
-			up.StartPolling(journal.PollConfig{Interval: time.Hour})
+			fs, up := newPolling(t, rem, journal.Config{Device: "devB", DeviceID: "b1"})
 			if err := l.Mkdir(ctx, "d", remote.Meta{Mode: os.ModeDir | 0o755}); err != nil {
 				t.Fatal(err)
 			}
@@ -53,9 +50,7 @@ func TestOldMkdirAfterLocalMove(t *testing.T) {
 				rem.g.path, rem.g.entered, rem.g.release = "d", make(chan struct{}), release
 				rem.g.mu.Unlock()
 			}
-			if err := fs.Rename(cache.RootID, "d", cache.RootID, "e", 0); err != nil {
-				t.Fatal(err)
-			}
+			renameHere(t, fs, "d", "e")
 			if upload == "done" {
 				flushAll(t, up)
 			}
@@ -84,8 +79,7 @@ func TestOldMkdirAfterLocalMove(t *testing.T) {
 func TestPutIntoDirectoryMovingAway(t *testing.T) {
 	l, _ := newLocal(t)
 	rem := &holdRename{Local: l}
-	fs, up := newSynced(t, rem, journal.Config{Device: "devB", DeviceID: "b1"})
-	up.StartPolling(journal.PollConfig{Interval: time.Hour})
+	fs, up := newPolling(t, rem, journal.Config{Device: "devB", DeviceID: "b1"})
 	e := putTheirs(t, l, "d/f.txt", "f", remote.Cond{IfNoneMatch: true})
 	pollTheirs(t, l, up, journal.Change{Op: "mkdir", Path: "d", Dir: true}, change("put", e))
 
@@ -93,9 +87,7 @@ func TestPutIntoDirectoryMovingAway(t *testing.T) {
 	rem.g.mu.Lock()
 	rem.g.path, rem.g.entered, rem.g.release = "d", make(chan struct{}), release
 	rem.g.mu.Unlock()
-	if err := fs.Rename(cache.RootID, "d", cache.RootID, "e", 0); err != nil {
-		t.Fatal(err)
-	}
+	renameHere(t, fs, "d", "e")
 	n := putTheirs(t, l, "d/new.txt", "new", remote.Cond{IfNoneMatch: true})
 	pollTheirs(t, l, up, change("put", n))
 	close(release)

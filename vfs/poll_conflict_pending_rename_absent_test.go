@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ferry-fs/ferry/cache"
 	"github.com/ferry-fs/ferry/journal"
 	"github.com/ferry-fs/ferry/remote"
 )
@@ -18,13 +17,10 @@ import (
 func TestPollConflictKeepsUndownloadedRenamed(t *testing.T) {
 	ctx := context.Background()
 	l, _ := newLocal(t)
-	fs, up := newSynced(t, l, journal.Config{Device: "devB", DeviceID: "b1", WriteBack: time.Hour})
-	up.StartPolling(journal.PollConfig{Interval: time.Hour})
+	fs, up := newPolling(t, l, journal.Config{Device: "devB", DeviceID: "b1", WriteBack: time.Hour})
 	c := putTheirs(t, l, "c.txt", "their c", remote.Cond{IfNoneMatch: true})
 	pollTheirs(t, l, up, change("put", c))
-	if err := fs.Rename(cache.RootID, "c.txt", cache.RootID, "a.txt", 0); err != nil {
-		t.Fatal(err)
-	}
+	renameHere(t, fs, "c.txt", "a.txt")
 	a := putTheirs(t, l, "a.txt", "their a", remote.Cond{IfNoneMatch: true})
 	pollTheirs(t, l, up, change("put", a))
 	flushAll(t, up)

@@ -20,13 +20,10 @@ import (
 func TestPollConflictDropsPendingRename(t *testing.T) {
 	ctx := context.Background()
 	l, root := newLocal(t)
-	fs, up := newSynced(t, l, journal.Config{Device: "devB", DeviceID: "b1", WriteBack: time.Hour})
-	up.StartPolling(journal.PollConfig{Interval: time.Hour})
+	fs, up := newPolling(t, l, journal.Config{Device: "devB", DeviceID: "b1", WriteBack: time.Hour})
 	(&rig{fs: fs}).writeFile(t, cache.RootID, "c.txt", "mine")
 	flushAll(t, up)
-	if err := fs.Rename(cache.RootID, "c.txt", cache.RootID, "e.txt", 0); err != nil {
-		t.Fatal(err)
-	}
+	renameHere(t, fs, "c.txt", "e.txt")
 
 	put := putTheirs(t, l, "e.txt", "theirs", remote.Cond{IfNoneMatch: true})
 	pollTheirs(t, l, up, change("put", put))

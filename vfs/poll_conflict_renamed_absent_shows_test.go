@@ -4,7 +4,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ferry-fs/ferry/cache"
 	"github.com/ferry-fs/ferry/journal"
 	"github.com/ferry-fs/ferry/remote"
 )
@@ -18,14 +17,11 @@ import (
 // no change log entry would ever bring it back.
 func TestPollConflictShowsUndownloadedAtOldName(t *testing.T) {
 	l, _ := newLocal(t)
-	fs, up := newSynced(t, l, journal.Config{Device: "devB", DeviceID: "b1", WriteBack: time.Hour})
-	up.StartPolling(journal.PollConfig{Interval: time.Hour})
+	fs, up := newPolling(t, l, journal.Config{Device: "devB", DeviceID: "b1", WriteBack: time.Hour})
 	c := putTheirs(t, l, "c.txt", "their c", remote.Cond{IfNoneMatch: true})
 	old := putTheirs(t, l, "e.txt", "their old e", remote.Cond{IfNoneMatch: true})
 	pollTheirs(t, l, up, change("put", c), change("put", old))
-	if err := fs.Rename(cache.RootID, "c.txt", cache.RootID, "e.txt", 0); err != nil {
-		t.Fatal(err)
-	}
+	renameHere(t, fs, "c.txt", "e.txt")
 
 	e := putTheirs(t, l, "e.txt", "their new e", remote.Cond{IfMatch: old.Version})
 	pollTheirs(t, l, up, change("put", e))

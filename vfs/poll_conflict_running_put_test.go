@@ -42,8 +42,7 @@ func TestPollConflictWhileNewFileUploads(t *testing.T) {
 	ctx := context.Background()
 	l, _ := newLocal(t)
 	rem := &holdPut{Local: l}
-	fs, up := newSynced(t, rem, journal.Config{Device: "devB", DeviceID: "b1"})
-	up.StartPolling(journal.PollConfig{Interval: time.Hour})
+	fs, up := newPolling(t, rem, journal.Config{Device: "devB", DeviceID: "b1"})
 
 	// The other device: puts b.txt, then deletes it.
 	theirs := "device A, write 10"

@@ -44,14 +44,11 @@ func TestPollDeleteAtRenamedKeepsRecord(t *testing.T) {
 func renamedOntoTheirs(t *testing.T) (l *local.Local, root string, fs *FS, up *journal.Uploader, old remote.Entry) {
 	t.Helper()
 	l, root = newLocal(t)
-	fs, up = newSynced(t, l, journal.Config{Device: "devB", DeviceID: "b1", WriteBack: time.Hour})
-	up.StartPolling(journal.PollConfig{Interval: time.Hour})
+	fs, up = newPolling(t, l, journal.Config{Device: "devB", DeviceID: "b1", WriteBack: time.Hour})
 	old = putTheirs(t, l, "e.txt", "their e", remote.Cond{IfNoneMatch: true})
 	pollTheirs(t, l, up, change("put", old))
 	(&rig{fs: fs}).writeFile(t, cache.RootID, "c.txt", "mine")
 	flushAll(t, up)
-	if err := fs.Rename(cache.RootID, "c.txt", cache.RootID, "e.txt", 0); err != nil {
-		t.Fatal(err)
-	}
+	renameHere(t, fs, "c.txt", "e.txt")
 	return l, root, fs, up, old
 }

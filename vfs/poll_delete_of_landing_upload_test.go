@@ -5,7 +5,6 @@ import (
 	"io"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/ferry-fs/ferry/cache"
 	"github.com/ferry-fs/ferry/journal"
@@ -37,8 +36,7 @@ func TestPollDeleteOfLandingUpload(t *testing.T) {
 	ctx := context.Background()
 	l, _ := newLocal(t)
 	rem := &stallPutAnswer{Local: l}
-	fs, up := newSynced(t, rem, journal.Config{Device: "devB", DeviceID: "b1"})
-	up.StartPolling(journal.PollConfig{Interval: time.Hour})
+	fs, up := newPolling(t, rem, journal.Config{Device: "devB", DeviceID: "b1"})
 	r := &rig{fs: fs}
 	id := r.writeFile(t, cache.RootID, "a.txt", "mine 1")
 	flushAll(t, up)

@@ -3,7 +3,6 @@ package vfs
 import (
 	"context"
 	"testing"
-	"time"
 
 	"github.com/ferry-fs/ferry/journal"
 	"github.com/ferry-fs/ferry/remote"
@@ -21,8 +20,7 @@ import (
 func TestPollOldDeleteThenMoveOfUndownloaded(t *testing.T) {
 	ctx := context.Background()
 	l, _ := newLocal(t)
-	fs, up := newSynced(t, l, journal.Config{Device: "devB", DeviceID: "b1"})
-	up.StartPolling(journal.PollConfig{Interval: time.Hour})
+	fs, up := newPolling(t, l, journal.Config{Device: "devB", DeviceID: "b1"})
 
 	// The other device replaces g.txt; this device learns of the newer
 	// version first (in the model test, from the remote itself, when an

@@ -3,7 +3,6 @@ package vfs
 import (
 	"context"
 	"testing"
-	"time"
 
 	"github.com/ferry-fs/ferry/cache"
 	"github.com/ferry-fs/ferry/journal"
@@ -20,8 +19,7 @@ import (
 func TestPollMoveOntoOwnNewerFile(t *testing.T) {
 	ctx := context.Background()
 	l, _ := newLocal(t)
-	fs, up := newSynced(t, l, journal.Config{Device: "devB", DeviceID: "b1"})
-	up.StartPolling(journal.PollConfig{Interval: time.Hour})
+	fs, up := newPolling(t, l, journal.Config{Device: "devB", DeviceID: "b1"})
 
 	// The other device: a.txt, moved onto e.txt, deleted there.
 	put := putTheirs(t, l, "a.txt", "theirs", remote.Cond{IfNoneMatch: true})

@@ -21,14 +21,11 @@ import (
 func TestPollMoveOntoRenamedUndownloaded(t *testing.T) {
 	ctx := context.Background()
 	l, root := newLocal(t)
-	fs, up := newSynced(t, l, journal.Config{Device: "devB", DeviceID: "b1", WriteBack: time.Hour})
-	up.StartPolling(journal.PollConfig{Interval: time.Hour})
+	fs, up := newPolling(t, l, journal.Config{Device: "devB", DeviceID: "b1", WriteBack: time.Hour})
 	c := putTheirs(t, l, "c.txt", "their c", remote.Cond{IfNoneMatch: true})
 	x := putTheirs(t, l, "x.txt", "their x", remote.Cond{IfNoneMatch: true})
 	pollTheirs(t, l, up, change("put", c), change("put", x))
-	if err := fs.Rename(cache.RootID, "c.txt", cache.RootID, "e.txt", 0); err != nil {
-		t.Fatal(err)
-	}
+	renameHere(t, fs, "c.txt", "e.txt")
 
 	if err := l.RenameIf(ctx, "x.txt", "e.txt", x.Version, remote.Cond{IfNoneMatch: true}); err != nil {
 		t.Fatal(err)

@@ -3,7 +3,6 @@ package vfs
 import (
 	"context"
 	"testing"
-	"time"
 
 	"github.com/ferry-fs/ferry/cache"
 	"github.com/ferry-fs/ferry/journal"
@@ -28,8 +27,7 @@ func TestPollPutThenDeleteOfOwnFile(t *testing.T) { pollPutThenTake(t, true) }
 func pollPutThenTake(t *testing.T, del bool) {
 	ctx := context.Background()
 	l, _ := newLocal(t)
-	fs, up := newSynced(t, l, journal.Config{Device: "devB", DeviceID: "b1"})
-	up.StartPolling(journal.PollConfig{Interval: time.Hour})
+	fs, up := newPolling(t, l, journal.Config{Device: "devB", DeviceID: "b1"})
 	(&rig{fs: fs}).writeFile(t, cache.RootID, "b.txt", "mine")
 	flushAll(t, up)
 	mine, err := l.Stat(ctx, "b.txt")

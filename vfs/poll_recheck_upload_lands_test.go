@@ -46,8 +46,7 @@ func TestPollRecheckWhileNewFileLands(t *testing.T) {
 	ctx := context.Background()
 	l, _ := newLocal(t)
 	rem := &statHook{holdPut: &holdPut{Local: l}}
-	fs, up := newSynced(t, rem, journal.Config{Device: "devB", DeviceID: "b1"})
-	up.StartPolling(journal.PollConfig{Interval: time.Hour})
+	fs, up := newPolling(t, rem, journal.Config{Device: "devB", DeviceID: "b1"})
 
 	// The other device: puts b.txt, then deletes it.
 	put := putTheirs(t, l, "b.txt", "theirs", remote.Cond{IfNoneMatch: true})

@@ -35,9 +35,7 @@ func TestPollRenameOntoTakenChangedSince(t *testing.T) {
 
 	// A, which has not heard of B's c.txt, renames g.txt onto it, then
 	// changes it.
-	if err := fsA.Rename(cache.RootID, "g.txt", cache.RootID, "c.txt", 0); err != nil {
-		t.Fatal(err)
-	}
+	renameHere(t, fsA, "g.txt", "c.txt")
 	id, _, _ := fsA.NodeAt("c.txt")
 	fh, err := fsA.Open(id, 1) // O_WRONLY
 	if err != nil {

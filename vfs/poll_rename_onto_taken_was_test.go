@@ -37,9 +37,7 @@ func TestPollRenameOntoTakenKeepsNewerAtOldName(t *testing.T) {
 	(&rig{fs: fsB}).writeFile(t, cache.RootID, "c.txt", "B's c")
 	flushAll(t, upB)
 	// A, which has not heard of B's c.txt, renames g.txt onto it.
-	if err := fsA.Rename(cache.RootID, "g.txt", cache.RootID, "c.txt", 0); err != nil {
-		t.Fatal(err)
-	}
+	renameHere(t, fsA, "g.txt", "c.txt")
 	flushAll(t, upA)
 	aside := conflictIn(t, root, "c")
 

@@ -3,7 +3,6 @@ package vfs
 import (
 	"context"
 	"testing"
-	"time"
 
 	"github.com/ferry-fs/ferry/journal"
 	"github.com/ferry-fs/ferry/remote"
@@ -75,8 +74,7 @@ func TestChangeFollowsAMoveNotPolledYet(t *testing.T) {
 func movedUnpolled(t *testing.T) (l *local.Local, fs *FS, up *journal.Uploader, id uint64) {
 	t.Helper()
 	l, _ = newLocal(t)
-	fs, up = newSynced(t, unwatched{l}, journal.Config{Device: "devB", DeviceID: "b1"})
-	up.StartPolling(journal.PollConfig{Interval: time.Hour})
+	fs, up = newPolling(t, unwatched{l}, journal.Config{Device: "devB", DeviceID: "b1"})
 	e := putTheirs(t, l, "d/f.txt", "theirs", remote.Cond{IfNoneMatch: true})
 	pollTheirs(t, l, up, journal.Change{Op: "mkdir", Path: "d", Dir: true}, change("put", e))
 	id, _, ok := fs.NodeAt("d/f.txt")

@@ -27,8 +27,7 @@ func TestRemoteTouchAndChmodShow(t *testing.T) {
 func remoteTouch(t *testing.T, s3Like bool) {
 	ctx := context.Background()
 	l, _ := newLocal(t)
-	fs, up := newSynced(t, unwatched{l}, journal.Config{Device: "devB", DeviceID: "b1"})
-	up.StartPolling(journal.PollConfig{Interval: time.Hour})
+	fs, up := newPolling(t, unwatched{l}, journal.Config{Device: "devB", DeviceID: "b1"})
 	e := putTheirs(t, l, "f.txt", "f", remote.Cond{IfNoneMatch: true})
 	e.Hash = "their hash of f" // as their log has it
 	pollTheirs(t, l, up, change("put", e))

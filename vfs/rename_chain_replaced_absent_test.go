@@ -4,7 +4,6 @@ import (
 	"context"
 	"testing"
 
-	"github.com/ferry-fs/ferry/cache"
 	"github.com/ferry-fs/ferry/journal"
 	"github.com/ferry-fs/ferry/remote"
 )
@@ -31,13 +30,9 @@ func TestRenameOnOfUndownloadedReplacedThere(t *testing.T) {
 	rem.mu.Lock()
 	rem.path, rem.entered, rem.release = "c.txt", entered, make(chan struct{})
 	rem.mu.Unlock()
-	if err := fs.Rename(cache.RootID, "a.txt", cache.RootID, "c.txt", 0); err != nil {
-		t.Fatal(err)
-	}
+	renameHere(t, fs, "a.txt", "c.txt")
 	<-entered // the move asks about c.txt
-	if err := fs.Rename(cache.RootID, "c.txt", cache.RootID, "b.txt", 0); err != nil {
-		t.Fatal(err)
-	}
+	renameHere(t, fs, "c.txt", "b.txt")
 	putTheirs(t, l, "a.txt", "their new a", remote.Cond{IfMatch: old.Version})
 	putTheirs(t, l, "c.txt", "their c", remote.Cond{IfNoneMatch: true})
 	close(rem.release)

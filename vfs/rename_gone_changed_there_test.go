@@ -23,21 +23,16 @@ import (
 func TestRenameGoneHereChangedThere(t *testing.T) {
 	ctx := context.Background()
 	l, _ := newLocal(t)
-	fs, up := newSynced(t, l, journal.Config{Device: "devB", DeviceID: "b1", WriteBack: time.Hour})
-	up.StartPolling(journal.PollConfig{Interval: time.Hour})
+	fs, up := newPolling(t, l, journal.Config{Device: "devB", DeviceID: "b1", WriteBack: time.Hour})
 	(&rig{fs: fs}).writeFile(t, cache.RootID, "g.txt", "mine")
 	flushAll(t, up)
 	mine, err := l.Stat(ctx, "g.txt")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := fs.Rename(cache.RootID, "g.txt", cache.RootID, "e.txt", 0); err != nil {
-		t.Fatal(err)
-	}
+	renameHere(t, fs, "g.txt", "e.txt")
 	(&rig{fs: fs}).writeFile(t, cache.RootID, "x.txt", "mine x")
-	if err := fs.Rename(cache.RootID, "x.txt", cache.RootID, "e.txt", 0); err != nil {
-		t.Fatal(err)
-	}
+	renameHere(t, fs, "x.txt", "e.txt")
 	if err := fs.Unlink(cache.RootID, "e.txt"); err != nil {
 		t.Fatal(err)
 	}

@@ -25,9 +25,7 @@ func TestRenameOverOursWhenSourceVanished(t *testing.T) {
 	if err := os.Remove(filepath.Join(root, "b.txt")); err != nil {
 		t.Fatal(err)
 	}
-	if err := fs.Rename(cache.RootID, "b.txt", cache.RootID, "a.txt", 0); err != nil {
-		t.Fatal(err)
-	}
+	renameHere(t, fs, "b.txt", "a.txt")
 	flushAll(t, up)
 	flushAll(t, up) // a conflict copy would go up with this one
 	names, err := os.ReadDir(root)

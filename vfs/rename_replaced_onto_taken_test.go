@@ -23,17 +23,12 @@ import (
 func TestRenameReplacedHereOntoTaken(t *testing.T) {
 	ctx := context.Background()
 	l, root := newLocal(t)
-	fs, up := newSynced(t, l, journal.Config{Device: "devB", DeviceID: "b1", WriteBack: time.Hour})
-	up.StartPolling(journal.PollConfig{Interval: time.Hour})
+	fs, up := newPolling(t, l, journal.Config{Device: "devB", DeviceID: "b1", WriteBack: time.Hour})
 	(&rig{fs: fs}).writeFile(t, cache.RootID, "a.txt", "mine a")
 	flushAll(t, up)
-	if err := fs.Rename(cache.RootID, "a.txt", cache.RootID, "c.txt", 0); err != nil {
-		t.Fatal(err)
-	}
+	renameHere(t, fs, "a.txt", "c.txt")
 	(&rig{fs: fs}).writeFile(t, cache.RootID, "b.txt", "mine b")
-	if err := fs.Rename(cache.RootID, "b.txt", cache.RootID, "c.txt", 0); err != nil {
-		t.Fatal(err)
-	}
+	renameHere(t, fs, "b.txt", "c.txt")
 
 	c := putTheirs(t, l, "c.txt", "their c", remote.Cond{IfNoneMatch: true})
 	pollTheirs(t, l, up, change("put", c))

@@ -57,9 +57,7 @@ func TestRenameOfUnuploadedFileKeepsItsContent(t *testing.T) {
 	rem.stallStat.mu.Lock()
 	rem.stallStat.path, rem.stallStat.entered, rem.stallStat.release = "e.txt", gEntered, gRelease
 	rem.stallStat.mu.Unlock()
-	if err := fs.Rename(cache.RootID, "g.txt", cache.RootID, "e.txt", 0); err != nil {
-		t.Fatal(err)
-	}
+	renameHere(t, fs, "g.txt", "e.txt")
 	<-gEntered
 
 	// A new file at a.txt: its first upload does not get through.
@@ -78,9 +76,7 @@ func TestRenameOfUnuploadedFileKeepsItsContent(t *testing.T) {
 	if err := l.Rename(ctx, "g.txt", "a.txt"); err != nil {
 		t.Fatal(err)
 	}
-	if err := fs.Rename(cache.RootID, "a.txt", cache.RootID, "b.txt", 0); err != nil {
-		t.Fatal(err)
-	}
+	renameHere(t, fs, "a.txt", "b.txt")
 	close(rem.put.release)
 
 	// Once the rename is done on the remote, g.txt's move may go on.

@@ -57,9 +57,7 @@ func TestSettleMovedRetries(t *testing.T) {
 	// the directory shows it.
 	putTheirs(t, l, "d/new.txt", "theirs", remote.Cond{IfNoneMatch: true})
 	rem.fails.Store(2)
-	if err := fs.Rename(cache.RootID, "d", cache.RootID, "e", 0); err != nil {
-		t.Fatal(err)
-	}
+	renameHere(t, fs, "d", "e")
 	flushAll(t, up)
 	if rem.fails.Load() > 1 {
 		t.Fatal("the move did not list its new place")
@@ -105,9 +103,7 @@ func TestSettleRetryOfAGoneDirectory(t *testing.T) {
 			flushAll(t, up)
 
 			rem.fails.Store(1 << 30) // every listing of e fails for now
-			if err := fs.Rename(cache.RootID, "d", cache.RootID, "e", 0); err != nil {
-				t.Fatal(err)
-			}
+			renameHere(t, fs, "d", "e")
 			flushAll(t, up)
 			if err := fs.Unlink(d.Ino, "x"); err != nil {
 				t.Fatal(err)

@@ -196,3 +196,21 @@ func writeAndClose(t *testing.T, fs *FS, fh uint64, data string) {
 type unwatched struct{ *local.Local }
 
 func (unwatched) Watch() {}
+
+// newPolling is newSynced with the change log polled only when a test
+// asks (PollOnce, pollTheirs), besides the first poll at once.
+func newPolling(t *testing.T, rem remote.Remote, cfg journal.Config) (*FS, *journal.Uploader) {
+	t.Helper()
+	fs, up := newSynced(t, rem, cfg)
+	up.StartPolling(journal.PollConfig{Interval: time.Hour})
+	return fs, up
+}
+
+// renameHere renames from to to in the root of the mount fs, as a program
+// does, and fails t if it cannot.
+func renameHere(t *testing.T, fs *FS, from, to string) {
+	t.Helper()
+	if err := fs.Rename(cache.RootID, from, cache.RootID, to, 0); err != nil {
+		t.Fatal(err)
+	}
+}
