@@ -38,10 +38,7 @@ func TestEditUploadAsItsDirectoryMoves(t *testing.T) {
 	l, rem, tree, fs, up := theirsInD(t, "c.txt", "c")
 
 	// The edit's upload is held on its way; meanwhile they move d to e.
-	entered, release := make(chan struct{}), make(chan struct{})
-	rem.put.mu.Lock()
-	rem.put.path, rem.put.entered, rem.put.release = "d/c.txt", entered, release
-	rem.put.mu.Unlock()
+	entered, release := rem.put.arm("d/c.txt")
 	const ours = "c, edited here"
 	c, _, _ := fs.NodeAt("d/c.txt")
 	fh, err := fs.Open(c, syscall.O_WRONLY|syscall.O_TRUNC)
@@ -135,10 +132,7 @@ func TestNewFileLandsAsItsDirectoryMoves(t *testing.T) {
 			l, rem, tree, fs, up := theirsInD(t, "f.txt", "f")
 			d, _, _ := fs.NodeAt("d")
 
-			entered, release := make(chan struct{}), make(chan struct{})
-			rem.put.mu.Lock()
-			rem.put.path, rem.put.entered, rem.put.release = "d/new.txt", entered, release
-			rem.put.mu.Unlock()
+			entered, release := rem.put.arm("d/new.txt")
 			(&rig{fs: fs}).writeFile(t, d, "new.txt", "new")
 			fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 			defer cancel()

@@ -46,9 +46,7 @@ func TestOldMkdirAfterLocalMove(t *testing.T) {
 
 			release := make(chan struct{})
 			if upload == "pending" {
-				rem.g.mu.Lock()
-				rem.g.path, rem.g.entered, rem.g.release = "d", make(chan struct{}), release
-				rem.g.mu.Unlock()
+				_, release = rem.g.arm("d")
 			}
 			renameHere(t, fs, "d", "e")
 			if upload == "done" {
@@ -83,10 +81,7 @@ func TestPutIntoDirectoryMovingAway(t *testing.T) {
 	e := putTheirs(t, l, "d/f.txt", "f", remote.Cond{IfNoneMatch: true})
 	pollTheirs(t, l, up, journal.Change{Op: "mkdir", Path: "d", Dir: true}, change("put", e))
 
-	release := make(chan struct{})
-	rem.g.mu.Lock()
-	rem.g.path, rem.g.entered, rem.g.release = "d", make(chan struct{}), release
-	rem.g.mu.Unlock()
+	_, release := rem.g.arm("d")
 	renameHere(t, fs, "d", "e")
 	n := putTheirs(t, l, "d/new.txt", "new", remote.Cond{IfNoneMatch: true})
 	pollTheirs(t, l, up, change("put", n))

@@ -52,10 +52,7 @@ func TestPollConflictWhileNewFileUploads(t *testing.T) {
 	}
 
 	// This device writes b.txt; its upload is held on the way.
-	entered, release := make(chan struct{}), make(chan struct{})
-	rem.put.mu.Lock()
-	rem.put.path, rem.put.entered, rem.put.release = "b.txt", entered, release
-	rem.put.mu.Unlock()
+	entered, release := rem.put.arm("b.txt")
 	ours := "device B, write 22"
 	(&rig{fs: fs}).writeFile(t, cache.RootID, "b.txt", ours)
 	fctx, cancel := context.WithTimeout(ctx, 10*time.Second)

@@ -53,18 +53,12 @@ func TestRenameOfUnuploadedFileKeepsItsContent(t *testing.T) {
 	}
 
 	// g.txt is renamed here; its move waits (the remote does not answer).
-	gEntered, gRelease := make(chan struct{}), make(chan struct{})
-	rem.stallStat.mu.Lock()
-	rem.stallStat.path, rem.stallStat.entered, rem.stallStat.release = "e.txt", gEntered, gRelease
-	rem.stallStat.mu.Unlock()
+	gEntered, gRelease := rem.stallStat.arm("e.txt")
 	renameHere(t, fs, "g.txt", "e.txt")
 	<-gEntered
 
 	// A new file at a.txt: its first upload does not get through.
-	pEntered := make(chan struct{})
-	rem.put.mu.Lock()
-	rem.put.path, rem.put.entered, rem.put.release = "a.txt", pEntered, make(chan struct{})
-	rem.put.mu.Unlock()
+	pEntered, _ := rem.put.arm("a.txt")
 	_, fh, err := fs.Create(cache.RootID, "a.txt", syscall.O_WRONLY, 0o644, me)
 	if err != nil {
 		t.Fatal(err)

@@ -136,6 +136,16 @@ type gate struct {
 	release chan struct{}
 }
 
+// arm makes the gate stall the next call at p, and returns the channel
+// closed once a call is stalled and the one to close to let it go.
+func (g *gate) arm(p string) (entered, release chan struct{}) {
+	entered, release = make(chan struct{}), make(chan struct{})
+	g.mu.Lock()
+	g.path, g.entered, g.release = p, entered, release
+	g.mu.Unlock()
+	return entered, release
+}
+
 // wait stalls the first call at the armed path and reports whether it did.
 func (g *gate) wait(p string) bool {
 	g.mu.Lock()
