@@ -861,6 +861,17 @@ func (u *Uploader) Adopt(id uint64, e remote.Entry) {
 	u.saveUploaded(id, &uploaded{Path: e.Path, Hash: e.Hash, Version: e.Version})
 }
 
+// Gone forgets the record of file id, which the mount dropped: a fetch
+// found it gone from the remote (see FetchRange). Kept, the record would
+// claim the file's content for this device wherever another device put it
+// next, a move of it included, and a save here over that name would
+// overwrite the other device's file as if it were this device's own.
+func (u *Uploader) Gone(id uint64) {
+	u.pollMu.Lock() // a poll applying a move of it meanwhile rewrote the record
+	defer u.pollMu.Unlock()
+	u.saveUploaded(id, nil)
+}
+
 // Fetch downloads the remote copy of node id into dst, from where the
 // uploader last saw it. A version that changed since is still fetched: it
 // is the newest the remote has.

@@ -18,6 +18,9 @@ import (
 // content is.
 type Fetcher interface {
 	Fetch(ctx context.Context, id uint64, dst *os.File) error
+	// Gone tells that the mount dropped file id, clean and never
+	// downloaded, because a fetch found it gone from the remote.
+	Gone(id uint64)
 }
 
 // SetFetcher attaches f; until then absent content reads fail with EIO.
@@ -165,27 +168,37 @@ func (fs *FS) keepDownload(n *node, tmp string) error {
 }
 
 // removeGone takes the clean, absent file id out of the tree: its content
-// is gone from the remote.
+// is gone from the remote. The fetcher hears of it (Gone).
 func (fs *FS) removeGone(id uint64) {
 	fs.mu.Lock()
-	defer fs.mu.Unlock()
+	f, gone := fs.fetcher, fs.dropGone(id)
+	fs.mu.Unlock()
+	if gone && f != nil {
+		f.Gone(id)
+	}
+}
+
+// dropGone is removeGone's part under mu: it reports whether it took the
+// file out.
+func (fs *FS) dropGone(id uint64) bool {
 	n, err := fs.get(id)
 	if err != nil || n.unlinked || !n.Absent || n.dirty {
-		return
+		return false
 	}
 	p, err := fs.dir(n.Parent)
 	if err != nil || p.children[n.Name] != id {
-		return
+		return false
 	}
 	b := new(cache.Batch)
 	b.DeleteDirent(p.ID, n.Name)
 	fs.dropNode(n, b)
 	if err := fs.store.Commit(b); err != nil {
-		return
+		return false
 	}
 	delete(p.children, n.Name)
 	fs.removed(n, time.Now().UnixNano())
 	fs.note(notice{parent: p.ID, name: n.Name})
+	return true
 }
 
 var errOffline = errors.New("remote unavailable")

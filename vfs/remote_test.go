@@ -23,6 +23,8 @@ type fetcher struct {
 	fail  error
 }
 
+func (*fetcher) Gone(uint64) {}
+
 func (f *fetcher) Fetch(ctx context.Context, id uint64, dst *os.File) error {
 	f.calls++
 	if f.fail != nil {

@@ -27,6 +27,8 @@ type slowRemote struct {
 	calls []int64 // offsets asked for
 }
 
+func (*slowRemote) Gone(uint64) {}
+
 func (s *slowRemote) Fetch(ctx context.Context, id uint64, dst *os.File) error {
 	_, err := dst.Write(s.data)
 	return err
