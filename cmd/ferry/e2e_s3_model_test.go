@@ -77,12 +77,27 @@ func runModel(t *testing.T, renames bool) {
 	// forget knowingly replaces whatever the device shows at p right now. It
 	// reports false when the device cannot read what is there (offline,
 	// not downloaded): then nothing is done to p.
+	// What is read must be what the delete or rename then replaces: a
+	// conflict can swap another version in at p in between, so the read
+	// goes through a descriptor, and p must still be that file after it.
 	forget := func(m *ferryMount, p string) bool {
-		b, err := os.ReadFile(filepath.Join(m.MP, p))
-		if err == nil {
-			replaces(p, b)
+		full := filepath.Join(m.MP, p)
+		f, err := os.Open(full)
+		if err != nil {
+			return os.IsNotExist(err)
 		}
-		return err == nil || os.IsNotExist(err)
+		defer f.Close()
+		b, err := io.ReadAll(f)
+		if err != nil {
+			return false
+		}
+		before, err1 := f.Stat()
+		now, err2 := os.Lstat(full)
+		if err1 != nil || err2 != nil || !os.SameFile(before, now) {
+			return false
+		}
+		replaces(p, b)
+		return true
 	}
 	for step = 0; step < 60; step++ {
 		dev := rng.IntN(2)
