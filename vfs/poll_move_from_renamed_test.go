@@ -3,8 +3,6 @@ package vfs
 import (
 	"context"
 	"testing"
-
-	"github.com/ferry-fs/ferry/remote"
 )
 
 // TestPollMoveFromRenamedKeepsRecord: c.txt, uploaded, is renamed here onto
@@ -19,15 +17,7 @@ func TestPollMoveFromRenamedKeepsRecord(t *testing.T) {
 	ctx := context.Background()
 	l, _, fs, up, old := renamedOntoTheirs(t)
 
-	if err := l.RenameIf(ctx, "e.txt", "f.txt", old.Version, remote.Cond{IfNoneMatch: true}); err != nil {
-		t.Fatal(err)
-	}
-	moved, err := l.Stat(ctx, "f.txt")
-	if err != nil {
-		t.Fatal(err)
-	}
-	mv := change("move", moved)
-	mv.Path, mv.To, mv.Was = "e.txt", "f.txt", old.Version
+	mv := moveTheirs(t, l, "e.txt", "f.txt", old.Version)
 	pollTheirs(t, l, up, mv)
 	flushAll(t, up)
 

@@ -23,19 +23,11 @@ func TestPollMoveOntoOwnNewerFile(t *testing.T) {
 
 	// The other device: a.txt, moved onto e.txt, deleted there.
 	put := putTheirs(t, l, "a.txt", "theirs", remote.Cond{IfNoneMatch: true})
-	if err := l.RenameIf(ctx, "a.txt", "e.txt", put.Version, remote.Cond{IfNoneMatch: true}); err != nil {
+	mv := moveTheirs(t, l, "a.txt", "e.txt", put.Version)
+	if err := l.Delete(ctx, "e.txt", remote.Cond{IfMatch: mv.Version}); err != nil {
 		t.Fatal(err)
 	}
-	moved, err := l.Stat(ctx, "e.txt")
-	if err != nil {
-		t.Fatal(err)
-	}
-	mv := change("move", moved)
-	mv.Path, mv.To, mv.Was = "a.txt", "e.txt", put.Version
-	if err := l.Delete(ctx, "e.txt", remote.Cond{IfMatch: moved.Version}); err != nil {
-		t.Fatal(err)
-	}
-	del := journal.Change{Op: "delete", Path: "e.txt", Version: moved.Version}
+	del := journal.Change{Op: "delete", Path: "e.txt", Version: mv.Version}
 
 	// This device makes e.txt, and it goes up before the poll.
 	(&rig{fs: fs}).writeFile(t, cache.RootID, "e.txt", "mine")

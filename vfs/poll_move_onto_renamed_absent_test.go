@@ -1,7 +1,6 @@
 package vfs
 
 import (
-	"context"
 	"os"
 	"testing"
 	"time"
@@ -19,7 +18,6 @@ import (
 // until a read found nothing to fetch. It goes instead, and c.txt shows
 // again, as the remote has it.
 func TestPollMoveOntoRenamedUndownloaded(t *testing.T) {
-	ctx := context.Background()
 	l, root := newLocal(t)
 	fs, up := newPolling(t, l, journal.Config{Device: "devB", DeviceID: "b1", WriteBack: time.Hour})
 	c := putTheirs(t, l, "c.txt", "their c", remote.Cond{IfNoneMatch: true})
@@ -27,15 +25,7 @@ func TestPollMoveOntoRenamedUndownloaded(t *testing.T) {
 	pollTheirs(t, l, up, change("put", c), change("put", x))
 	renameHere(t, fs, "c.txt", "e.txt")
 
-	if err := l.RenameIf(ctx, "x.txt", "e.txt", x.Version, remote.Cond{IfNoneMatch: true}); err != nil {
-		t.Fatal(err)
-	}
-	moved, err := l.Stat(ctx, "e.txt")
-	if err != nil {
-		t.Fatal(err)
-	}
-	mv := change("move", moved)
-	mv.Path, mv.To, mv.Was = "x.txt", "e.txt", x.Version
+	mv := moveTheirs(t, l, "x.txt", "e.txt", x.Version)
 	pollTheirs(t, l, up, mv)
 	flushAll(t, up)
 

@@ -81,6 +81,23 @@ func putTheirs(t *testing.T, l *local.Local, p, content string, cond remote.Cond
 	return e
 }
 
+// moveTheirs moves version v of p to q on l as another device, where
+// nothing is at q, and returns the change its log lists.
+func moveTheirs(t *testing.T, l *local.Local, p, q, v string) journal.Change {
+	t.Helper()
+	ctx := context.Background()
+	if err := l.RenameIf(ctx, p, q, v, remote.Cond{IfNoneMatch: true}); err != nil {
+		t.Fatal(err)
+	}
+	moved, err := l.Stat(ctx, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mv := change("move", moved)
+	mv.Path, mv.To, mv.Was = p, q, v
+	return mv
+}
+
 // logTheirs writes a change-log object of another device (devA) on l,
 // listing changes, as its uploader does after a batch.
 func logTheirs(t *testing.T, l *local.Local, changes ...journal.Change) {
