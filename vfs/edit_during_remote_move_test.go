@@ -46,10 +46,7 @@ func TestEditUploadAsItsDirectoryMoves(t *testing.T) {
 		t.Fatal(err)
 	}
 	writeAndClose(t, fs, fh, ours)
-	fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	done := make(chan struct{})
-	go func() { defer close(done); up.Flush(fctx) }()
+	done := flushing(t, up)
 	<-entered
 	if err := l.Rename(ctx, "d", "e"); err != nil {
 		t.Fatal(err)
@@ -134,10 +131,7 @@ func TestNewFileLandsAsItsDirectoryMoves(t *testing.T) {
 
 			entered, release := rem.put.arm("d/new.txt")
 			(&rig{fs: fs}).writeFile(t, d, "new.txt", "new")
-			fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			defer cancel()
-			done := make(chan struct{})
-			go func() { defer close(done); up.Flush(fctx) }()
+			done := flushing(t, up)
 			<-entered
 			if err := l.Rename(ctx, "d", "e"); err != nil {
 				t.Fatal(err)

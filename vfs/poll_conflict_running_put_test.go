@@ -5,7 +5,6 @@ import (
 	"io"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/ferry-fs/ferry/cache"
 	"github.com/ferry-fs/ferry/journal"
@@ -55,10 +54,7 @@ func TestPollConflictWhileNewFileUploads(t *testing.T) {
 	entered, release := rem.put.arm("b.txt")
 	ours := "device B, write 22"
 	(&rig{fs: fs}).writeFile(t, cache.RootID, "b.txt", ours)
-	fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	flushed := make(chan struct{})
-	go func() { defer close(flushed); up.Flush(fctx) }()
+	flushed := flushing(t, up)
 	<-entered
 
 	pollTheirs(t, l, up, change("put", put), journal.Change{Op: "delete", Path: "b.txt", Version: put.Version})

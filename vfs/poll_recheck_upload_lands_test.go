@@ -4,7 +4,6 @@ import (
 	"context"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/ferry-fs/ferry/cache"
 	"github.com/ferry-fs/ferry/journal"
@@ -57,10 +56,7 @@ func TestPollRecheckWhileNewFileLands(t *testing.T) {
 	// This device writes b.txt; its upload is held on the way.
 	entered, release := rem.put.arm("b.txt")
 	(&rig{fs: fs}).writeFile(t, cache.RootID, "b.txt", "ours")
-	fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	flushed := make(chan struct{})
-	go func() { defer close(flushed); up.Flush(fctx) }()
+	flushed := flushing(t, up)
 	<-entered
 
 	logTheirs(t, l, change("put", put), journal.Change{Op: "delete", Path: "b.txt", Version: put.Version})

@@ -69,6 +69,17 @@ func flushAll(t *testing.T, up *journal.Uploader) {
 	}
 }
 
+// flushing starts a flush of everything made so far, at most 10 s, and
+// returns a channel closed when it returns: the test holds an upload on
+// its way meanwhile.
+func flushing(t *testing.T, up *journal.Uploader) <-chan struct{} {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	done := make(chan struct{})
+	go func() { defer close(done); up.Flush(ctx) }()
+	return done
+}
+
 // putTheirs writes content at p on l as another device, and returns the
 // entry.
 func putTheirs(t *testing.T, l *local.Local, p, content string, cond remote.Cond) remote.Entry {
