@@ -3,18 +3,16 @@ package vfs
 import (
 	"context"
 	"encoding/hex"
-	"strings"
-	"time"
-
 	"errors"
+	"strings"
 	"syscall"
 	"testing"
-
-	"github.com/zeebo/blake3"
+	"time"
 
 	"github.com/ferry-fs/ferry/cache"
 	"github.com/ferry-fs/ferry/journal"
 	"github.com/ferry-fs/ferry/remote"
+	"github.com/zeebo/blake3"
 )
 
 // TestReadGoneThenShownElsewhere: another device moves a file this device

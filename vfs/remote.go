@@ -193,6 +193,8 @@ func (fs *FS) dropGone(id uint64) bool {
 	b.DeleteDirent(p.ID, n.Name)
 	fs.dropNode(n, b)
 	if err := fs.store.Commit(b); err != nil {
+		// It keeps showing; the next read finds it gone again and retries.
+		fs.log.Error("drop a file gone from the remote", "path", fs.path(n), "err", err)
 		return false
 	}
 	delete(p.children, n.Name)
