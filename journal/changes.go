@@ -104,8 +104,25 @@ func (u *Uploader) addChange(c Change) {
 	}
 }
 
-// logInterval batches changes into one log object at most this often.
-const logInterval = 200 * time.Millisecond
+// logInterval batches changes into one log object at most this often;
+// logBusyInterval while uploads are under way. A bulk upload (an untar of
+// thousands of files) then writes a log object a second, not five: every
+// one costs a PUT here and a GET on every other device. A flush writes
+// what is queued at once, whichever applies.
+const (
+	logInterval     = 200 * time.Millisecond
+	logBusyInterval = time.Second
+)
+
+// logWait is how long writeLog gathers changes before it writes them.
+func (u *Uploader) logWait() time.Duration {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if len(u.running) > 0 {
+		return logBusyInterval
+	}
+	return logInterval
+}
 
 // writeLog writes queued changes to the change log until the uploader
 // closes. A failed write keeps the changes for the next try.
@@ -120,7 +137,7 @@ func (u *Uploader) writeLog() {
 		select {
 		case <-u.ctx.Done():
 			return
-		case <-time.After(logInterval):
+		case <-time.After(u.logWait()):
 		}
 		for u.flushLog(u.ctx) != nil {
 			select {

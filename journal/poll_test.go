@@ -210,3 +210,23 @@ func TestStrayVersionsRemovedLater(t *testing.T) {
 		t.Errorf("still remembered: %v", strays)
 	}
 }
+
+// TestLogWaitWhileUploading: with uploads under way (a bulk upload), the
+// change log gathers for a second, not 200 ms, so an untar writes a few
+// large log objects rather than one every 200 ms.
+func TestLogWaitWhileUploading(t *testing.T) {
+	up, _ := newPollRig(t, PollConfig{Retention: time.Hour, Window: time.Minute}, time.Now())
+	if w := up.logWait(); w != logInterval {
+		t.Errorf("idle: log waits %v, want %v", w, logInterval)
+	}
+	a := &action{}
+	up.mu.Lock()
+	up.running[a] = true
+	up.mu.Unlock()
+	if w := up.logWait(); w != logBusyInterval {
+		t.Errorf("uploading: log waits %v, want %v", w, logBusyInterval)
+	}
+	up.mu.Lock()
+	delete(up.running, a)
+	up.mu.Unlock()
+}
