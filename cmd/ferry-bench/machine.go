@@ -18,6 +18,7 @@ type machine struct {
 	kernel    string
 	cpu       string
 	cpus      int
+	cpuIdle   string
 	memory    string
 	goVersion string
 	date      string
@@ -34,6 +35,7 @@ func describeMachine(ctx context.Context, scratch, ferryRev string) machine {
 		kernel:    commandLine(ctx, nil, "uname", "-sr"),
 		cpu:       cpuModel(),
 		cpus:      runtime.NumCPU(),
+		cpuIdle:   cpuIdle(),
 		memory:    memTotal(),
 		goVersion: runtime.Version(),
 		date:      time.Now().UTC().Format("2006-01-02 15:04 MST"),
@@ -77,6 +79,26 @@ func cpuModel() string {
 		}
 	}
 	return "unknown"
+}
+
+// cpuIdle names the cpuidle driver and, for a VM guest's haltpoll, how
+// long an idle CPU polls for work before it halts. At 0 every wakeup of an
+// idle CPU is a VM exit, and a FUSE request takes two: to the file
+// system's thread and back to the caller, each on a CPU that went idle.
+func cpuIdle() string {
+	drv, err := os.ReadFile("/sys/devices/system/cpu/cpuidle/current_driver")
+	if err != nil {
+		return "unknown"
+	}
+	d := strings.TrimSpace(string(drv))
+	if d != "haltpoll" {
+		return d
+	}
+	ns, err := os.ReadFile("/sys/module/haltpoll/parameters/guest_halt_poll_ns")
+	if err != nil {
+		return d
+	}
+	return fmt.Sprintf("haltpoll, guest_halt_poll_ns=%s", strings.TrimSpace(string(ns)))
 }
 
 func memTotal() string {

@@ -90,6 +90,7 @@ func (r report) markdown() string {
 		{"Date", r.machine.date},
 		{"Kernel", r.machine.kernel},
 		{"CPU", fmt.Sprintf("%s, %d logical CPUs", r.machine.cpu, r.machine.cpus)},
+		{"CPU idle (cpuidle driver)", r.machine.cpuIdle},
 		{"Memory", r.machine.memory},
 		{"Scratch filesystem", r.machine.scratchFS},
 		{"Go", r.machine.goVersion},
