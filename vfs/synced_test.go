@@ -3,6 +3,7 @@ package vfs
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -71,12 +72,18 @@ func flushAll(t *testing.T, up *journal.Uploader) {
 
 // flushing starts a flush of everything made so far, at most 10 s, and
 // returns a channel closed when it returns: the test holds an upload on
-// its way meanwhile.
+// its way meanwhile. A flush that fails fails the test; one the test's
+// end cuts short (it failed already) does not.
 func flushing(t *testing.T, up *journal.Uploader) <-chan struct{} {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	t.Cleanup(cancel)
 	done := make(chan struct{})
-	go func() { defer close(done); up.Flush(ctx) }()
+	go func() {
+		defer close(done)
+		if _, err := up.Flush(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			t.Errorf("background flush: %v", err)
+		}
+	}()
+	t.Cleanup(func() { cancel(); <-done })
 	return done
 }
 
